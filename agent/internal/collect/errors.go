@@ -1,0 +1,5 @@
+package collect
+
+import "errors"
+
+var errNoCPU = errors.New("no cpu times reported")
