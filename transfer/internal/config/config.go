@@ -1,0 +1,316 @@
+// Package config loads and validates transfer.yaml.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"go.yaml.in/yaml/v3"
+)
+
+// TLS is an optional TLS client configuration.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Enabled reports whether any TLS setting is given.
+func (t TLS) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+}
+
+// NATS is the shared nats block.
+type NATS struct {
+	URLs           []string      `yaml:"urls"`
+	SubjectPrefix  string        `yaml:"subject_prefix"`
+	User           string        `yaml:"user"`
+	Password       string        `yaml:"password"`
+	Token          string        `yaml:"token"`
+	NkeySeedFile   string        `yaml:"nkey_seed_file"`
+	CredsFile      string        `yaml:"creds_file"`
+	TLS            TLS           `yaml:"tls"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+}
+
+// Log is the shared log block.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// HTTP is the shared http block.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Stream configures the ingest stream the transfer creates or updates.
+type Stream struct {
+	Replicas        int           `yaml:"replicas"`
+	MaxBytes        int64         `yaml:"max_bytes"`
+	MaxAge          time.Duration `yaml:"max_age"`
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+}
+
+// Consumer configures the shared durable pull consumer and the fetch loop.
+type Consumer struct {
+	AckWait         time.Duration `yaml:"ack_wait"`
+	MaxAckPending   int           `yaml:"max_ack_pending"`
+	FetchBatch      int           `yaml:"fetch_batch"`
+	FetchWait       time.Duration `yaml:"fetch_wait"`
+	InProgressEvery time.Duration `yaml:"in_progress_every"`
+	NakDelay        time.Duration `yaml:"nak_delay"`
+}
+
+// Ring configures the consistent hash ring (buraksezer/consistent).
+type Ring struct {
+	PartitionCount    int     `yaml:"partition_count"`
+	ReplicationFactor int     `yaml:"replication_factor"`
+	Load              float64 `yaml:"load"`
+}
+
+// Membership configures how judges join and leave the ring.
+type Membership struct {
+	Timeout    time.Duration `yaml:"timeout"`
+	RejoinHold time.Duration `yaml:"rejoin_hold"`
+}
+
+// Judge configures requests to judges.
+type Judge struct {
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	BatchPoints    int           `yaml:"batch_points"`
+	Linger         time.Duration `yaml:"linger"`
+	SuspectAfter   int           `yaml:"suspect_after"`
+	RetryBackoff   time.Duration `yaml:"retry_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
+	MaxInflight    int           `yaml:"max_inflight"`
+}
+
+// Config is transfer.yaml.
+type Config struct {
+	NATS            NATS          `yaml:"nats"`
+	HTTP            HTTP          `yaml:"http"`
+	Stream          Stream        `yaml:"stream"`
+	Consumer        Consumer      `yaml:"consumer"`
+	MinStep         int           `yaml:"min_step"`
+	Ring            Ring          `yaml:"ring"`
+	Membership      Membership    `yaml:"membership"`
+	Judge           Judge         `yaml:"judge"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Log             Log           `yaml:"log"`
+
+	file string
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		NATS: NATS{
+			URLs:           []string{"nats://127.0.0.1:4222"},
+			SubjectPrefix:  proto.DefaultPrefix,
+			ConnectTimeout: 5 * time.Second,
+		},
+		HTTP:   HTTP{Listen: ":6060"},
+		Stream: Stream{Replicas: 1, MaxBytes: 1 << 30, DuplicateWindow: 2 * time.Minute},
+		Consumer: Consumer{
+			AckWait:         30 * time.Second,
+			MaxAckPending:   10000,
+			FetchBatch:      100,
+			FetchWait:       time.Second,
+			InProgressEvery: 10 * time.Second,
+			NakDelay:        30 * time.Second,
+		},
+		MinStep:    30,
+		Ring:       Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25},
+		Membership: Membership{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second},
+		Judge: Judge{
+			RequestTimeout: 5 * time.Second,
+			BatchPoints:    1000,
+			Linger:         5 * time.Millisecond,
+			SuspectAfter:   3,
+			RetryBackoff:   200 * time.Millisecond,
+			MaxBackoff:     10 * time.Second,
+			MaxInflight:    4,
+		},
+		ShutdownTimeout: 10 * time.Second,
+		Log:             Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, decodes strictly (unknown keys are errors) over the
+// defaults, and validates the file at path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("cannot read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes b (named name in errors) over the defaults and validates it.
+func Parse(name string, b []byte) (Config, error) {
+	c := Default()
+	c.file = name
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// File returns the name of the file the config came from.
+func (c *Config) File() string { return c.file }
+
+// Subjects returns the NATS subjects under the configured prefix.
+func (c *Config) Subjects() proto.Subjects {
+	s, _ := proto.NewSubjects(c.NATS.SubjectPrefix) // checked by Validate
+	return s
+}
+
+// Validate checks every field; errors name the file and the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s: %s", c.fileName(), field, fmt.Sprintf(format, args...)))
+	}
+	if len(c.NATS.URLs) == 0 {
+		bad("nats.urls", "at least one URL is required")
+	}
+	for i, u := range c.NATS.URLs {
+		if u == "" {
+			bad(fmt.Sprintf("nats.urls[%d]", i), "empty URL")
+		}
+	}
+	if _, err := proto.NewSubjects(c.NATS.SubjectPrefix); err != nil {
+		bad("nats.subject_prefix", "%v", err)
+	}
+	creds := 0
+	if c.NATS.User != "" || c.NATS.Password != "" {
+		creds++
+		if c.NATS.User == "" {
+			bad("nats.user", "required with nats.password")
+		}
+	}
+	for _, s := range []string{c.NATS.Token, c.NATS.NkeySeedFile, c.NATS.CredsFile} {
+		if s != "" {
+			creds++
+		}
+	}
+	if creds > 1 {
+		bad("nats", "give only one of user+password, token, nkey_seed_file, creds_file")
+	}
+	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
+		bad("nats.tls", "cert_file and key_file go together")
+	}
+	if c.NATS.ConnectTimeout <= 0 {
+		bad("nats.connect_timeout", "must be > 0")
+	}
+	if c.HTTP.Listen == "" {
+		bad("http.listen", "required")
+	}
+	if c.Stream.Replicas < 1 || c.Stream.Replicas > 5 {
+		bad("stream.replicas", "must be 1..5, got %d", c.Stream.Replicas)
+	}
+	if c.Stream.MaxBytes <= 0 {
+		bad("stream.max_bytes", "must be > 0 (the stream pushes back when full), got %d", c.Stream.MaxBytes)
+	}
+	if c.Stream.MaxAge < 0 {
+		bad("stream.max_age", "must be >= 0 (0 = unlimited)")
+	}
+	if c.Stream.DuplicateWindow <= 0 {
+		bad("stream.duplicate_window", "must be > 0")
+	}
+	if c.Stream.MaxAge > 0 && c.Stream.DuplicateWindow > c.Stream.MaxAge {
+		bad("stream.duplicate_window", "must not exceed stream.max_age")
+	}
+	if c.Consumer.AckWait <= 0 {
+		bad("consumer.ack_wait", "must be > 0")
+	}
+	if c.Consumer.MaxAckPending <= 0 {
+		bad("consumer.max_ack_pending", "must be > 0, got %d", c.Consumer.MaxAckPending)
+	}
+	if c.Consumer.FetchBatch <= 0 {
+		bad("consumer.fetch_batch", "must be > 0, got %d", c.Consumer.FetchBatch)
+	}
+	if c.Consumer.FetchWait <= 0 {
+		bad("consumer.fetch_wait", "must be > 0")
+	}
+	if c.Consumer.InProgressEvery <= 0 || c.Consumer.InProgressEvery >= c.Consumer.AckWait {
+		bad("consumer.in_progress_every", "must be > 0 and < consumer.ack_wait (%s), got %s", c.Consumer.AckWait, c.Consumer.InProgressEvery)
+	}
+	if c.Consumer.NakDelay <= 0 {
+		bad("consumer.nak_delay", "must be > 0")
+	}
+	if c.MinStep <= 0 {
+		bad("min_step", "must be > 0, got %d", c.MinStep)
+	}
+	// buraksezer/consistent panics on values it cannot place; refuse them here.
+	if c.Ring.PartitionCount <= 0 {
+		bad("ring.partition_count", "must be > 0, got %d", c.Ring.PartitionCount)
+	}
+	if c.Ring.ReplicationFactor <= 0 {
+		bad("ring.replication_factor", "must be > 0, got %d", c.Ring.ReplicationFactor)
+	}
+	if !(c.Ring.Load > 1.0) || c.Ring.Load > 1e6 {
+		bad("ring.load", "must be > 1.0, got %v", c.Ring.Load)
+	}
+	if c.Membership.Timeout <= 0 {
+		bad("membership.timeout", "must be > 0")
+	}
+	if c.Membership.RejoinHold < 0 {
+		bad("membership.rejoin_hold", "must be >= 0")
+	}
+	if c.Judge.RequestTimeout <= 0 {
+		bad("judge.request_timeout", "must be > 0")
+	}
+	if c.Judge.BatchPoints <= 0 {
+		bad("judge.batch_points", "must be > 0, got %d", c.Judge.BatchPoints)
+	}
+	if c.Judge.Linger < 0 {
+		bad("judge.linger", "must be >= 0")
+	}
+	if c.Judge.SuspectAfter <= 0 {
+		bad("judge.suspect_after", "must be > 0, got %d", c.Judge.SuspectAfter)
+	}
+	if c.Judge.RetryBackoff <= 0 {
+		bad("judge.retry_backoff", "must be > 0")
+	}
+	if c.Judge.MaxBackoff < c.Judge.RetryBackoff {
+		bad("judge.max_backoff", "must be >= judge.retry_backoff")
+	}
+	if c.Judge.MaxInflight <= 0 {
+		bad("judge.max_inflight", "must be > 0, got %d", c.Judge.MaxInflight)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be > 0")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) fileName() string {
+	if c.file == "" {
+		return "transfer.yaml"
+	}
+	return c.file
+}

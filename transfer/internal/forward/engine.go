@@ -1,0 +1,651 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/membership"
+	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ratelog"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Msg is the part of a JetStream message the engine uses (jetstream.Msg
+// satisfies it).
+type Msg interface {
+	Data() []byte
+	Ack() error
+	Nak() error
+	NakWithDelay(time.Duration) error
+	InProgress() error
+	Term() error
+}
+
+// Config configures an Engine.
+type Config struct {
+	MinStep         int32
+	BatchPoints     int
+	MaxBatchBytes   int // seal a judge batch at this encoded size (under the server's max payload)
+	Linger          time.Duration
+	RequestTimeout  time.Duration
+	RetryBackoff    time.Duration
+	MaxBackoff      time.Duration
+	MaxInflight     int // requests per judge
+	FetchBatch      int
+	FetchWait       time.Duration
+	InProgressEvery time.Duration
+	NakDelay        time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// inMsg is an ingest message held until its points are all accepted.
+type inMsg struct {
+	msg         Msg
+	points      []proto.Point // valid, normalised copies; tags in tags
+	tags        []proto.Tag
+	outstanding int
+	lastMark    time.Time
+	prev, next  *inMsg
+}
+
+// ref names one point of a held message.
+type ref struct {
+	m *inMsg
+	i int32
+}
+
+// batch is one request to one judge.
+type batch struct {
+	js      *judge
+	enc     proto.Encoder
+	refs    []ref
+	data    []byte
+	started time.Time // first point added
+	err     error
+	dur     time.Duration
+}
+
+// judge is the engine's state for one judge node.
+type judge struct {
+	node      string
+	subject   string
+	cur       *batch
+	ready     []*batch
+	inflight  int
+	failures  int
+	holdUntil time.Time
+	pending   int // points queued or in flight
+	gauge     prometheus.Gauge
+}
+
+// Engine is the data path. Create with New, run with Run.
+type Engine struct {
+	cfg  Config
+	log  *slog.Logger
+	rl   *ratelog.Limiter
+	met  *metrics.Metrics
+	mem  *membership.Membership
+	nc   *nats.Conn
+	subj proto.Subjects
+
+	in      chan Msg
+	results chan *batch
+	done    chan struct{}
+
+	// Owned by the loop goroutine.
+	dec         proto.Decoder
+	keyBuf      []byte
+	ring        *ring.Ring
+	judges      map[string]*judge
+	parked      []ref
+	moved       []ref
+	head, tail  *inMsg
+	held        int
+	pending     int
+	inflight    int
+	stopping    bool
+	freeMsgs    []*inMsg
+	freeBatches []*batch
+}
+
+// New returns an engine; nc may be nil only in benchmarks that never send.
+func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Membership, met *metrics.Metrics, log *slog.Logger) *Engine {
+	if cfg.MaxBatchBytes <= 0 {
+		cfg.MaxBatchBytes = 512 << 10
+	}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 1
+	}
+	e := &Engine{
+		cfg: cfg, log: log, rl: ratelog.New(10 * time.Second), met: met, mem: mem, nc: nc, subj: subj,
+		in:      make(chan Msg, max(cfg.FetchBatch, 1)),
+		results: make(chan *batch, 64),
+		done:    make(chan struct{}),
+		judges:  make(map[string]*judge),
+		keyBuf:  make([]byte, 0, 1024),
+	}
+	e.ring, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})
+	return e
+}
+
+// Run fetches from cons and forwards until ctx ends, then shuts down in
+// order: stop fetching, flush queued points, wait (at most
+// ShutdownTimeout) for in-flight judge requests, and Nak every message
+// still unacknowledged so JetStream redelivers it.
+func (e *Engine) Run(ctx context.Context, cons jetstream.Consumer) error {
+	defer close(e.done)
+	fetchCtx, cancelFetch := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { e.fetchLoop(fetchCtx, cons) })
+	defer func() { cancelFetch(); wg.Wait() }()
+
+	changed := e.mem.Changed()
+	e.syncRing(time.Now())
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	markEvery := max(e.cfg.InProgressEvery/4, 10*time.Millisecond)
+	marks := time.NewTicker(markEvery)
+	defer marks.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			cancelFetch()
+			wg.Wait()
+			e.shutdown()
+			return nil
+		case m := <-e.in:
+			e.handle(m, time.Now())
+		case b := <-e.results:
+			e.complete(b, time.Now())
+		case <-changed:
+			changed = e.mem.Changed()
+			e.syncRing(time.Now())
+		case <-timer.C:
+		case now := <-marks.C:
+			e.markProgress(now)
+		}
+		now := time.Now()
+		if next := e.pump(now); !next.IsZero() {
+			timer.Reset(max(next.Sub(now), 0))
+		}
+	}
+}
+
+func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
+	for ctx.Err() == nil {
+		if e.mem.Ring().Len() == 0 {
+			e.met.FetchPaused.Set(1)
+			e.log.Warn("no judge alive: fetching paused")
+			if err := e.mem.WaitAlive(ctx); err != nil {
+				return
+			}
+			e.met.FetchPaused.Set(0)
+			e.log.Info("judge alive: fetching resumed", "members", e.mem.Ring().Len())
+		}
+		b, err := cons.Fetch(e.cfg.FetchBatch, jetstream.FetchMaxWait(e.cfg.FetchWait))
+		if err != nil {
+			e.fetchError(ctx, err)
+			continue
+		}
+		for m := range b.Messages() {
+			select {
+			case e.in <- m:
+			case <-ctx.Done():
+				// Not routed: hand it back for another transfer.
+				_ = m.Nak()
+				e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Inc()
+			}
+		}
+		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			e.fetchError(ctx, err)
+		}
+	}
+}
+
+func (e *Engine) fetchError(ctx context.Context, err error) {
+	e.met.FetchErrors.Inc()
+	if n, ok := e.rl.Allow("fetch"); ok {
+		e.log.Warn("fetch failed", "err", err, "suppressed", n)
+	}
+	t := time.NewTimer(min(e.cfg.FetchWait, time.Second))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// handle decodes one ingest message and routes its valid points.
+func (e *Engine) handle(msg Msg, now time.Time) {
+	e.met.MessagesReceived.Inc()
+	pts, err := e.dec.Decode(msg.Data())
+	if err != nil {
+		if proto.IsVersionError(err) {
+			_ = msg.NakWithDelay(e.cfg.NakDelay)
+			e.met.MessagesNaked.WithLabelValues(metrics.NakVersion).Inc()
+			if n, ok := e.rl.Allow("version"); ok {
+				e.log.Warn("batch from a newer codec: nak for redelivery to an upgraded transfer", "err", err, "delay", e.cfg.NakDelay, "suppressed", n)
+			}
+			return
+		}
+		_ = msg.Term()
+		e.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed).Inc()
+		if n, ok := e.rl.Allow("malformed"); ok {
+			e.log.Warn("malformed batch terminated", "err", err, "suppressed", n)
+		}
+		return
+	}
+	e.met.PointsReceived.Add(float64(len(pts)))
+	m := e.newMsg(msg)
+	ntags := 0
+	for i := range pts {
+		ntags += len(pts[i].Tags)
+	}
+	// Grow once so the appends below never move earlier points' tags.
+	m.tags = slices.Grow(m.tags[:0], ntags)
+	m.points = m.points[:0]
+	unix := now.Unix()
+	for i := range pts {
+		p := &pts[i]
+		if r := proto.ValidatePoint(p, unix); r != proto.OK {
+			e.reject(r, p)
+			continue
+		}
+		if p.Step < e.cfg.MinStep {
+			p.Step = e.cfg.MinStep
+		}
+		p.Timestamp = proto.AlignTimestamp(p.Timestamp, p.Step)
+		cp := *p
+		if len(p.Tags) > 0 {
+			s := len(m.tags)
+			m.tags = append(m.tags, p.Tags...)
+			cp.Tags = m.tags[s:len(m.tags):len(m.tags)]
+		}
+		m.points = append(m.points, cp)
+	}
+	if len(m.points) == 0 {
+		e.ack(m)
+		e.freeMsg(m)
+		return
+	}
+	m.outstanding = len(m.points)
+	m.lastMark = now
+	e.link(m)
+	e.pending += len(m.points)
+	for i := range m.points {
+		e.route(ref{m: m, i: int32(i)}, now)
+	}
+}
+
+func (e *Engine) reject(r proto.Reason, p *proto.Point) {
+	e.met.RejectedCounter(r).Inc()
+	if n, ok := e.rl.Allow(r.String()); ok {
+		e.log.Warn("point rejected", "reason", r.String(), "why", r.Text(), "endpoint", p.Endpoint, "metric", p.Metric, "suppressed", n)
+	}
+}
+
+// route puts one point in the pending batch of its owner on the engine's
+// ring, or parks it when no judge is alive.
+func (e *Engine) route(r ref, now time.Time) {
+	p := &r.m.points[r.i]
+	e.keyBuf = proto.AppendSeriesKey(e.keyBuf[:0], p.Endpoint, p.Metric, p.Tags)
+	node, ok := e.ring.Locate(e.keyBuf)
+	if !ok {
+		e.parked = append(e.parked, r)
+		return
+	}
+	js := e.judges[node]
+	if js.cur == nil {
+		js.cur = e.newBatch(js)
+		js.cur.started = now
+	}
+	b := js.cur
+	b.enc.Add(p)
+	b.refs = append(b.refs, r)
+	js.pending++
+	if len(b.refs) >= e.cfg.BatchPoints || b.enc.Len() >= e.cfg.MaxBatchBytes {
+		js.ready = append(js.ready, b)
+		js.cur = nil
+	}
+}
+
+// syncRing adopts the membership's current ring: judges that left give
+// their queued points back to be re-located, parked points are placed.
+func (e *Engine) syncRing(now time.Time) {
+	r := e.mem.Ring()
+	if r == e.ring {
+		return
+	}
+	e.ring = r
+	for _, n := range r.Members() {
+		if e.judges[n] == nil {
+			e.judges[n] = &judge{node: n, subject: e.subj.Judge(n), gauge: e.met.JudgePendingPoints.WithLabelValues(n)}
+		}
+	}
+	moved := e.moved[:0]
+	for n, js := range e.judges {
+		if r.Has(n) {
+			continue
+		}
+		if js.cur != nil {
+			moved = append(moved, js.cur.refs...)
+			js.pending -= len(js.cur.refs)
+			e.freeBatch(js.cur)
+			js.cur = nil
+		}
+		for _, b := range js.ready {
+			moved = append(moved, b.refs...)
+			js.pending -= len(b.refs)
+			e.freeBatch(b)
+		}
+		js.ready = js.ready[:0]
+		e.forget(js)
+	}
+	moved = append(moved, e.parked...)
+	e.parked = e.parked[:0]
+	for _, rf := range moved {
+		e.route(rf, now)
+	}
+	clear(moved)
+	e.moved = moved[:0]
+}
+
+// forget drops a judge that is out of the ring and has nothing in flight.
+func (e *Engine) forget(js *judge) {
+	if js.inflight > 0 || js.cur != nil || len(js.ready) > 0 || e.ring.Has(js.node) {
+		return
+	}
+	delete(e.judges, js.node)
+	e.met.JudgePendingPoints.DeleteLabelValues(js.node)
+}
+
+// pump seals batches whose linger passed and sends ready batches within
+// each judge's in-flight limit and retry hold. It returns the next time it
+// needs to run (zero for none).
+func (e *Engine) pump(now time.Time) time.Time {
+	var next time.Time
+	soonest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for _, js := range e.judges {
+		if js.cur != nil {
+			if due := js.cur.started.Add(e.cfg.Linger); e.stopping || !now.Before(due) {
+				js.ready = append(js.ready, js.cur)
+				js.cur = nil
+			} else {
+				soonest(due)
+			}
+		}
+		for len(js.ready) > 0 && (e.stopping || js.inflight < e.cfg.MaxInflight) {
+			if !e.stopping && now.Before(js.holdUntil) {
+				soonest(js.holdUntil)
+				break
+			}
+			b := js.ready[0]
+			copy(js.ready, js.ready[1:])
+			js.ready[len(js.ready)-1] = nil
+			js.ready = js.ready[:len(js.ready)-1]
+			e.send(js, b)
+		}
+		js.gauge.Set(float64(js.pending))
+	}
+	e.met.PendingPoints.Set(float64(e.pending))
+	e.met.ParkedPoints.Set(float64(len(e.parked)))
+	e.met.MessagesHeld.Set(float64(e.held))
+	e.met.JudgeInflight.Set(float64(e.inflight))
+	return next
+}
+
+func (e *Engine) send(js *judge, b *batch) {
+	b.data = b.enc.AppendTo(b.data[:0])
+	js.inflight++
+	e.inflight++
+	go e.request(js.subject, b)
+}
+
+// request runs in its own goroutine: one NATS request, result to the loop.
+func (e *Engine) request(subject string, b *batch) {
+	start := time.Now()
+	reply, err := e.nc.Request(subject, b.data, e.cfg.RequestTimeout)
+	b.dur = time.Since(start)
+	if err == nil {
+		err = proto.DecodeJudgeReply(reply.Data)
+	}
+	b.err = err
+	select {
+	case e.results <- b:
+	case <-e.done:
+	}
+}
+
+// complete handles a request's result.
+func (e *Engine) complete(b *batch, now time.Time) {
+	js := b.js
+	js.inflight--
+	e.inflight--
+	js.pending -= len(b.refs)
+	result, retry := classify(b.err)
+	e.met.JudgeRequestDuration.WithLabelValues(result).Observe(b.dur.Seconds())
+	if b.err == nil {
+		js.failures = 0
+		js.holdUntil = time.Time{}
+		e.mem.RequestOK(js.node)
+		e.met.PointsForwarded.Add(float64(len(b.refs)))
+		for _, r := range b.refs {
+			e.pointDone(r)
+		}
+		e.freeBatch(b)
+		e.forget(js)
+		return
+	}
+	if e.stopping {
+		// No retries while stopping: these messages stay unacked and are
+		// handed back (Nak) at the end of shutdown.
+		e.freeBatch(b)
+		return
+	}
+	e.met.JudgeRetries.WithLabelValues(retry).Inc()
+	if n, ok := e.rl.Allow("retry:" + retry); ok {
+		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", retry, "points", len(b.refs), "err", b.err, "suppressed", n)
+	}
+	switch retry {
+	case metrics.RetryNoResponders:
+		e.mem.NoResponders(js.node, now)
+	case metrics.RetryTimeout:
+		e.mem.RequestTimeout(js.node, now)
+	}
+	if retry != metrics.RetryNoResponders {
+		js.failures++
+		d := e.cfg.RetryBackoff << min(js.failures-1, 20)
+		if d > e.cfg.MaxBackoff || d <= 0 {
+			d = e.cfg.MaxBackoff
+		}
+		js.holdUntil = now.Add(d)
+	}
+	// Adopt the ring first (the judge may just have left it), then put the
+	// points back on their current owners.
+	e.syncRing(now)
+	for _, r := range b.refs {
+		e.route(r, now)
+	}
+	e.freeBatch(b)
+	e.forget(js)
+}
+
+func classify(err error) (result, retry string) {
+	var je *proto.JudgeError
+	switch {
+	case err == nil:
+		return metrics.ResultOK, ""
+	case errors.Is(err, nats.ErrNoResponders):
+		return metrics.ResultNoResp, metrics.RetryNoResponders
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return metrics.ResultTimeout, metrics.RetryTimeout
+	case errors.As(err, &je):
+		return metrics.ResultError, metrics.RetryErrorReply
+	case errors.Is(err, proto.ErrJudgeReply):
+		return metrics.ResultBadReply, metrics.RetryBadReply
+	default:
+		return metrics.ResultReqError, metrics.RetryRequestError
+	}
+}
+
+// pointDone counts one accepted point; the message is acked at zero.
+func (e *Engine) pointDone(r ref) {
+	m := r.m
+	m.outstanding--
+	e.pending--
+	if m.outstanding > 0 {
+		return
+	}
+	e.unlink(m)
+	e.ack(m)
+	e.freeMsg(m)
+}
+
+func (e *Engine) ack(m *inMsg) {
+	if err := m.msg.Ack(); err != nil {
+		if n, ok := e.rl.Allow("ack"); ok {
+			e.log.Warn("ack failed: message will be redelivered", "err", err, "suppressed", n)
+		}
+		return
+	}
+	e.met.MessagesAcked.Inc()
+}
+
+// markProgress tells JetStream that messages still waiting on judges are
+// being worked on, so they are not redelivered after ack_wait.
+func (e *Engine) markProgress(now time.Time) {
+	for m := e.head; m != nil; m = m.next {
+		if now.Sub(m.lastMark) < e.cfg.InProgressEvery {
+			continue
+		}
+		m.lastMark = now
+		if err := m.msg.InProgress(); err != nil {
+			if n, ok := e.rl.Allow("progress"); ok {
+				e.log.Warn("cannot mark message in progress", "err", err, "suppressed", n)
+			}
+			continue
+		}
+		e.met.ProgressMarks.Inc()
+	}
+}
+
+func (e *Engine) shutdown() {
+	start := time.Now()
+	e.stopping = true
+	naked := 0
+	for {
+		select {
+		case m := <-e.in:
+			_ = m.Nak()
+			naked++
+			continue
+		default:
+		}
+		break
+	}
+	e.pump(start)
+	e.log.Info("fetching stopped; waiting for judge requests", "inflight", e.inflight, "held_messages", e.held, "timeout", e.cfg.ShutdownTimeout)
+	deadline := time.NewTimer(e.cfg.ShutdownTimeout)
+	defer deadline.Stop()
+wait:
+	for e.inflight > 0 {
+		select {
+		case b := <-e.results:
+			e.complete(b, time.Now())
+		case <-deadline.C:
+			break wait
+		}
+	}
+	for m := e.head; m != nil; m = m.next {
+		_ = m.msg.Nak()
+		naked++
+	}
+	e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Add(float64(naked))
+	if naked > 0 || e.inflight > 0 {
+		e.log.Warn("stopping with unacknowledged messages: handed back (nak), jetstream redelivers them",
+			"messages", naked, "abandoned_requests", e.inflight)
+	}
+	e.log.Info("forwarding stopped", "took", time.Since(start))
+}
+
+// Held-message list and pools (loop goroutine only).
+
+func (e *Engine) link(m *inMsg) {
+	m.prev, m.next = e.tail, nil
+	if e.tail != nil {
+		e.tail.next = m
+	} else {
+		e.head = m
+	}
+	e.tail = m
+	e.held++
+}
+
+func (e *Engine) unlink(m *inMsg) {
+	if m.prev != nil {
+		m.prev.next = m.next
+	} else {
+		e.head = m.next
+	}
+	if m.next != nil {
+		m.next.prev = m.prev
+	} else {
+		e.tail = m.prev
+	}
+	m.prev, m.next = nil, nil
+	e.held--
+}
+
+func (e *Engine) newMsg(msg Msg) *inMsg {
+	if n := len(e.freeMsgs); n > 0 {
+		m := e.freeMsgs[n-1]
+		e.freeMsgs = e.freeMsgs[:n-1]
+		m.msg = msg
+		return m
+	}
+	return &inMsg{msg: msg}
+}
+
+func (e *Engine) freeMsg(m *inMsg) {
+	m.msg = nil
+	clear(m.points) // drop string references
+	m.points = m.points[:0]
+	clear(m.tags)
+	m.tags = m.tags[:0]
+	m.outstanding = 0
+	e.freeMsgs = append(e.freeMsgs, m)
+}
+
+func (e *Engine) newBatch(js *judge) *batch {
+	var b *batch
+	if n := len(e.freeBatches); n > 0 {
+		b = e.freeBatches[n-1]
+		e.freeBatches = e.freeBatches[:n-1]
+	} else {
+		b = &batch{}
+	}
+	b.js = js
+	return b
+}
+
+func (e *Engine) freeBatch(b *batch) {
+	b.js = nil
+	b.enc.Reset()
+	clear(b.refs)
+	b.refs = b.refs[:0]
+	b.err = nil
+	b.dur = 0
+	e.freeBatches = append(e.freeBatches, b)
+}

@@ -1,0 +1,240 @@
+// Package membership tracks which judges are alive and keeps the ring over
+// them. A judge joins on a heartbeat; it leaves at once on a "leave"
+// message, on missing heartbeats for Timeout, on a "no responders" answer,
+// or after SuspectAfter consecutive request timeouts. Once out, it is
+// re-admitted by a heartbeat only after RejoinHold, so a flapping judge
+// does not move series back and forth.
+//
+// The ring is an immutable snapshot rebuilt on every change and swapped
+// atomically; readers never lock.
+package membership
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures a Membership.
+type Config struct {
+	Timeout      time.Duration
+	RejoinHold   time.Duration
+	SuspectAfter int
+	Ring         ring.Config
+}
+
+type node struct {
+	alive       bool
+	lastBeat    time.Time
+	leftAt      time.Time
+	incarnation int64
+	timeouts    int
+}
+
+// Membership is safe for concurrent use.
+type Membership struct {
+	cfg Config
+	log *slog.Logger
+	met *metrics.Metrics
+
+	mu      sync.Mutex
+	nodes   map[string]*node
+	changed chan struct{}
+
+	ring atomic.Pointer[ring.Ring]
+}
+
+// New returns a Membership with an empty ring.
+func New(cfg Config, log *slog.Logger, met *metrics.Metrics) (*Membership, error) {
+	r, err := ring.New(nil, cfg.Ring)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SuspectAfter <= 0 {
+		return nil, fmt.Errorf("membership: suspect_after must be > 0")
+	}
+	m := &Membership{cfg: cfg, log: log, met: met, nodes: make(map[string]*node), changed: make(chan struct{})}
+	m.ring.Store(r)
+	return m, nil
+}
+
+// Ring returns the current ring snapshot (never nil).
+func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
+
+// Changed returns a channel closed at the next ring change.
+func (m *Membership) Changed() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changed
+}
+
+// WaitAlive blocks until the ring has at least one member or ctx ends.
+func (m *Membership) WaitAlive(ctx context.Context) error {
+	for {
+		ch := m.Changed()
+		if m.Ring().Len() > 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// rebuild swaps in a ring over the alive nodes; m.mu held.
+func (m *Membership) rebuild() {
+	names := make([]string, 0, len(m.nodes))
+	for n, st := range m.nodes {
+		if st.alive {
+			names = append(names, n)
+		}
+	}
+	r, err := ring.New(names, m.cfg.Ring)
+	if err != nil {
+		// The config was validated; this cannot happen. Keep the old ring.
+		m.log.Error("cannot build ring", "err", err)
+		return
+	}
+	m.ring.Store(r)
+	m.met.RingMembers.Set(float64(r.Len()))
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
+// leave takes node out of the ring; m.mu held.
+func (m *Membership) leave(name string, st *node, now time.Time, reason string) {
+	if !st.alive {
+		return
+	}
+	st.alive = false
+	st.leftAt = now
+	st.timeouts = 0
+	m.met.MembershipChanges.WithLabelValues(reason).Inc()
+	m.rebuild()
+	m.log.Warn("judge left the ring", "node", name, "reason", reason, "members", m.Ring().Len())
+}
+
+// Handle applies one member message received at now.
+func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.nodes[msg.Node]
+	if st == nil {
+		if msg.Kind == proto.MemberLeave {
+			return
+		}
+		st = &node{}
+		m.nodes[msg.Node] = st
+	}
+	if msg.Incarnation < st.incarnation {
+		m.met.MemberMsgsDropped.WithLabelValues(metrics.StaleMemberMsg).Inc()
+		return // from a process that has since restarted
+	}
+	st.incarnation = msg.Incarnation
+	switch msg.Kind {
+	case proto.MemberLeave:
+		m.leave(msg.Node, st, now, metrics.ChangeLeave)
+	case proto.MemberBeat:
+		st.lastBeat = now
+		if st.alive {
+			return
+		}
+		if !st.leftAt.IsZero() && now.Sub(st.leftAt) < m.cfg.RejoinHold {
+			return // still in its rejoin hold
+		}
+		st.alive = true
+		st.timeouts = 0
+		m.met.MembershipChanges.WithLabelValues(metrics.ChangeJoin).Inc()
+		m.rebuild()
+		m.log.Info("judge joined the ring", "node", msg.Node, "members", m.Ring().Len())
+	}
+}
+
+// Expire removes judges whose last heartbeat is older than Timeout.
+func (m *Membership) Expire(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, st := range m.nodes {
+		if st.alive && now.Sub(st.lastBeat) >= m.cfg.Timeout {
+			m.leave(name, st, now, metrics.ChangeTimeout)
+		}
+	}
+}
+
+// NoResponders takes node out at once: nobody serves its subject.
+func (m *Membership) NoResponders(name string, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.nodes[name]; st != nil {
+		m.leave(name, st, now, metrics.ChangeNoResponders)
+	}
+}
+
+// RequestTimeout counts a timeout of a request to node; after SuspectAfter
+// consecutive ones the node is suspect and leaves the ring. It reports
+// whether the node left.
+func (m *Membership) RequestTimeout(name string, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.nodes[name]
+	if st == nil || !st.alive {
+		return false
+	}
+	st.timeouts++
+	if st.timeouts >= m.cfg.SuspectAfter {
+		m.leave(name, st, now, metrics.ChangeSuspect)
+		return true
+	}
+	return false
+}
+
+// RequestOK resets node's consecutive timeouts.
+func (m *Membership) RequestOK(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if st := m.nodes[name]; st != nil {
+		st.timeouts = 0
+	}
+}
+
+// Run subscribes to the members subject and expires silent judges until
+// ctx ends.
+func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) error {
+	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) {
+		mm, err := proto.DecodeMemberMsg(msg.Data)
+		if err != nil {
+			m.met.MemberMsgsDropped.WithLabelValues(metrics.BadMemberMsg).Inc()
+			m.log.Debug("bad member message", "err", err)
+			return
+		}
+		m.Handle(mm, time.Now())
+	})
+	if err != nil {
+		return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	tick := m.cfg.Timeout / 4
+	if tick < 10*time.Millisecond {
+		tick = 10 * time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-t.C:
+			m.Expire(now)
+		}
+	}
+}

@@ -1,0 +1,136 @@
+// Package metrics holds the transfer's Prometheus metrics, on a registry
+// of its own (never the global default).
+package metrics
+
+import (
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Retry reasons (label values of JudgeRetries).
+const (
+	RetryErrorReply   = "error_reply"
+	RetryTimeout      = "timeout"
+	RetryNoResponders = "no_responders"
+	RetryRequestError = "request_error"
+	RetryBadReply     = "bad_reply"
+	RetryShutdown     = "shutdown"
+)
+
+// Membership change reasons.
+const (
+	ChangeJoin         = "join"
+	ChangeLeave        = "leave"
+	ChangeTimeout      = "timeout"
+	ChangeNoResponders = "no_responders"
+	ChangeSuspect      = "suspect"
+)
+
+// Message outcome reasons.
+const (
+	TermMalformed   = "malformed"
+	NakVersion      = "newer_version"
+	NakShutdown     = "shutdown"
+	ResultOK        = "ok"
+	ResultError     = "error_reply"
+	ResultTimeout   = "timeout"
+	ResultNoResp    = "no_responders"
+	ResultReqError  = "request_error"
+	ResultBadReply  = "bad_reply"
+	BadMemberMsg    = "bad_member_msg"
+	StaleMemberMsg  = "stale_member_msg"
+	FetchErrorLabel = "fetch_error"
+)
+
+// Metrics are every metric the transfer exports.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	PointsReceived  prometheus.Counter
+	PointsForwarded prometheus.Counter
+	PointsRejected  *prometheus.CounterVec
+	Rejected        []prometheus.Counter // indexed by proto.Reason
+
+	MessagesReceived   prometheus.Counter
+	MessagesAcked      prometheus.Counter
+	MessagesTerminated *prometheus.CounterVec
+	MessagesNaked      *prometheus.CounterVec
+	ProgressMarks      prometheus.Counter
+	MessagesHeld       prometheus.Gauge
+	FetchErrors        prometheus.Counter
+	MemberMsgsDropped  *prometheus.CounterVec
+
+	JudgeRequestDuration *prometheus.HistogramVec
+	JudgeRetries         *prometheus.CounterVec
+	JudgeInflight        prometheus.Gauge
+	PendingPoints        prometheus.Gauge
+	JudgePendingPoints   *prometheus.GaugeVec
+	ParkedPoints         prometheus.Gauge
+
+	RingMembers       prometheus.Gauge
+	MembershipChanges *prometheus.CounterVec
+	FetchPaused       prometheus.Gauge
+}
+
+// New registers every metric on a new registry, with the Go and process
+// collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m := &Metrics{Registry: r}
+	m.PointsReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_received_total", Help: "Points decoded from ingest messages."})
+	m.PointsForwarded = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_forwarded_total", Help: "Points acknowledged by a judge."})
+	m.PointsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_points_rejected_total", Help: "Invalid points dropped, by reason."}, []string{"reason"})
+	m.MessagesReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_received_total", Help: "Ingest messages fetched (redeliveries included)."})
+	m.MessagesAcked = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_acked_total", Help: "Ingest messages acknowledged after every valid point was accepted by a judge."})
+	m.MessagesTerminated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_messages_terminated_total", Help: "Ingest messages terminated (never redelivered), by reason."}, []string{"reason"})
+	m.MessagesNaked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_messages_naked_total", Help: "Ingest messages negatively acknowledged for redelivery, by reason."}, []string{"reason"})
+	m.ProgressMarks = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_in_progress_marks_total", Help: "In-progress marks sent for messages waiting on judges."})
+	m.MessagesHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_messages_held", Help: "Ingest messages fetched and not yet acked (waiting on judges)."})
+	m.FetchErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_fetch_errors_total", Help: "Pull requests that failed."})
+	m.MemberMsgsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_member_messages_dropped_total", Help: "Membership messages ignored, by reason."}, []string{"reason"})
+	m.JudgeRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kestrel_transfer_judge_request_duration_seconds", Help: "Duration of requests to judges, by result.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"})
+	m.JudgeRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_judge_retries_total", Help: "Judge batches retried, by reason."}, []string{"reason"})
+	m.JudgeInflight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_requests_inflight", Help: "Requests to judges awaiting a reply."})
+	m.PendingPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_pending_points", Help: "Points routed and not yet acknowledged by a judge (queued, in flight or parked)."})
+	m.JudgePendingPoints = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_pending_points", Help: "Points queued or in flight to one judge."}, []string{"node"})
+	m.ParkedPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_parked_points", Help: "Points waiting for any judge to be alive."})
+	m.RingMembers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_members", Help: "Judges in the ring."})
+	m.MembershipChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_membership_changes_total", Help: "Judges joining or leaving the ring, by reason."}, []string{"reason"})
+	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive."})
+	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
+		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.MemberMsgsDropped, m.JudgeRequestDuration,
+		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.RingMembers, m.MembershipChanges, m.FetchPaused} {
+		f(c)
+	}
+	reasons := proto.Reasons()
+	m.Rejected = make([]prometheus.Counter, int(reasons[len(reasons)-1])+1)
+	for _, rs := range reasons {
+		m.Rejected[rs] = m.PointsRejected.WithLabelValues(rs.String())
+	}
+	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply} {
+		m.JudgeRetries.WithLabelValues(l)
+	}
+	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect} {
+		m.MembershipChanges.WithLabelValues(l)
+	}
+	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply} {
+		m.JudgeRequestDuration.WithLabelValues(l)
+	}
+	m.MessagesTerminated.WithLabelValues(TermMalformed)
+	m.MessagesNaked.WithLabelValues(NakVersion)
+	m.MessagesNaked.WithLabelValues(NakShutdown)
+	m.MemberMsgsDropped.WithLabelValues(BadMemberMsg)
+	m.MemberMsgsDropped.WithLabelValues(StaleMemberMsg)
+	return m
+}
+
+// RejectedCounter returns the counter of reason r.
+func (m *Metrics) RejectedCounter(r proto.Reason) prometheus.Counter {
+	if int(r) < len(m.Rejected) && m.Rejected[r] != nil {
+		return m.Rejected[r]
+	}
+	return m.PointsRejected.WithLabelValues(r.String())
+}
