@@ -1,0 +1,308 @@
+// Package config loads and validates judge.yaml.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole judge.yaml.
+type Config struct {
+	NodeID            string   `yaml:"node_id"`
+	NATS              NATS     `yaml:"nats"`
+	HTTP              HTTP     `yaml:"http"`
+	Redis             Redis    `yaml:"redis"`
+	RulesFile         string   `yaml:"rules_file"`
+	Window            Window   `yaml:"window"`
+	Alarm             Alarm    `yaml:"alarm"`
+	Workers           int      `yaml:"workers"`
+	QueueLen          int      `yaml:"queue_len"`
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`
+	Log               Log      `yaml:"log"`
+}
+
+// NATS is the shared NATS connection block.
+type NATS struct {
+	URLs           []string `yaml:"urls"`
+	SubjectPrefix  string   `yaml:"subject_prefix"`
+	User           string   `yaml:"user"`
+	Password       string   `yaml:"password"`
+	Token          string   `yaml:"token"`
+	NkeySeedFile   string   `yaml:"nkey_seed_file"`
+	CredsFile      string   `yaml:"creds_file"`
+	TLS            TLS      `yaml:"tls"`
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+}
+
+// TLS is an optional client TLS block.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Enabled reports whether any TLS setting is present.
+func (t TLS) Enabled() bool {
+	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+}
+
+// HTTP is the debug/metrics listener.
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Redis is the alarm Redis.
+type Redis struct {
+	Addr        string   `yaml:"addr"`
+	Username    string   `yaml:"username"`
+	Password    string   `yaml:"password"`
+	DB          int      `yaml:"db"`
+	TLS         TLS      `yaml:"tls"`
+	DialTimeout Duration `yaml:"dial_timeout"`
+	OpTimeout   Duration `yaml:"op_timeout"`
+}
+
+// Window sizes the per-series windows.
+type Window struct {
+	Size      int      `yaml:"size"`
+	IdleEvict Duration `yaml:"idle_evict"`
+}
+
+// Alarm configures the state machine and the Redis keys.
+type Alarm struct {
+	MinInterval     Duration `yaml:"min_interval"`
+	KeyPrefix       string   `yaml:"key_prefix"`
+	EventListFormat string   `yaml:"event_list_format"`
+	EventListLen    int      `yaml:"event_list_len"`
+	StreamKey       string   `yaml:"stream_key"`
+	StreamMaxLen    int      `yaml:"stream_maxlen"`
+}
+
+// Log configures slog.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("5s").
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration like \"5s\"", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Default returns a config with every default filled in (node_id and
+// rules_file excepted).
+func Default() Config {
+	return Config{
+		NATS: NATS{
+			URLs:           []string{"nats://127.0.0.1:4222"},
+			SubjectPrefix:  proto.DefaultPrefix,
+			ConnectTimeout: Duration(5 * time.Second),
+		},
+		HTTP:  HTTP{Listen: ":6081"},
+		Redis: Redis{Addr: "127.0.0.1:6379", DialTimeout: Duration(5 * time.Second), OpTimeout: Duration(3 * time.Second)},
+		Window: Window{
+			Size:      11,
+			IdleEvict: Duration(24 * time.Hour),
+		},
+		Alarm: Alarm{
+			MinInterval:     Duration(300 * time.Second),
+			KeyPrefix:       "kestrel:",
+			EventListFormat: "event:p%d",
+			EventListLen:    100000,
+			StreamKey:       "kestrel:events",
+			StreamMaxLen:    100000,
+		},
+		Workers:           8,
+		QueueLen:          64,
+		HeartbeatInterval: Duration(time.Second),
+		ShutdownTimeout:   Duration(20 * time.Second),
+		Log:               Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, decodes strictly, fills defaults and validates path.
+func Load(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("cannot read config: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// Parse decodes b (named path in errors).
+func Parse(path string, b []byte) (Config, error) {
+	c := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.NodeID == "" {
+		c.NodeID = DefaultNodeID(c.HTTP.Listen)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// DefaultNodeID is the hostname with every character outside
+// [A-Za-z0-9_-] replaced by "_", then "-" and the HTTP port.
+func DefaultNodeID(listen string) string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "judge"
+	}
+	port := "6081"
+	if _, p, err := net.SplitHostPort(listen); err == nil && p != "" {
+		port = p
+	}
+	return proto.SubjectToken(h) + "-" + proto.SubjectToken(port)
+}
+
+// Validate checks every field; the error names the field.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	if err := proto.ValidateNodeID(c.NodeID); err != nil {
+		bad("node_id", "%v", err)
+	}
+	if len(c.NATS.URLs) == 0 {
+		bad("nats.urls", "at least one URL is required")
+	}
+	for i, u := range c.NATS.URLs {
+		if strings.TrimSpace(u) == "" {
+			bad(fmt.Sprintf("nats.urls[%d]", i), "empty URL")
+		}
+	}
+	if _, err := proto.NewSubjects(c.NATS.SubjectPrefix); err != nil {
+		bad("nats.subject_prefix", "%v", err)
+	}
+	auth := 0
+	if c.NATS.User != "" || c.NATS.Password != "" {
+		auth++
+		if c.NATS.User == "" {
+			bad("nats.user", "required with nats.password")
+		}
+	}
+	for _, s := range []string{c.NATS.Token, c.NATS.NkeySeedFile, c.NATS.CredsFile} {
+		if s != "" {
+			auth++
+		}
+	}
+	if auth > 1 {
+		bad("nats", "use only one of user/password, token, nkey_seed_file, creds_file")
+	}
+	if c.NATS.ConnectTimeout <= 0 {
+		bad("nats.connect_timeout", "must be > 0")
+	}
+	checkTLS("nats.tls", c.NATS.TLS, bad)
+	if c.HTTP.Listen == "" {
+		bad("http.listen", "required")
+	} else if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "%v", err)
+	}
+	if c.Redis.Addr == "" {
+		bad("redis.addr", "required")
+	} else if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+		bad("redis.addr", "%v", err)
+	}
+	if c.Redis.DB < 0 {
+		bad("redis.db", "must be >= 0")
+	}
+	if c.Redis.DialTimeout <= 0 {
+		bad("redis.dial_timeout", "must be > 0")
+	}
+	if c.Redis.OpTimeout <= 0 {
+		bad("redis.op_timeout", "must be > 0")
+	}
+	checkTLS("redis.tls", c.Redis.TLS, bad)
+	if c.RulesFile == "" {
+		bad("rules_file", "required")
+	}
+	if c.Window.Size < 1 || c.Window.Size > 1024 {
+		bad("window.size", "must be in 1..1024, got %d", c.Window.Size)
+	}
+	if c.Window.IdleEvict <= 0 {
+		bad("window.idle_evict", "must be > 0")
+	}
+	if c.Alarm.MinInterval < 0 {
+		bad("alarm.min_interval", "must be >= 0")
+	}
+	if c.Alarm.KeyPrefix == "" {
+		bad("alarm.key_prefix", "required")
+	}
+	if strings.Count(c.Alarm.EventListFormat, "%d") != 1 || strings.Count(c.Alarm.EventListFormat, "%") != 1 {
+		bad("alarm.event_list_format", "must contain exactly one %%d, got %q", c.Alarm.EventListFormat)
+	}
+	if c.Alarm.EventListLen < 0 {
+		bad("alarm.event_list_len", "must be >= 0 (0 = no list)")
+	}
+	if c.Alarm.StreamKey == "" {
+		bad("alarm.stream_key", "required")
+	}
+	if c.Alarm.StreamMaxLen < 0 {
+		bad("alarm.stream_maxlen", "must be >= 0 (0 = no stream)")
+	}
+	if c.Workers < 1 || c.Workers > 1024 {
+		bad("workers", "must be in 1..1024, got %d", c.Workers)
+	}
+	if c.QueueLen < 1 {
+		bad("queue_len", "must be >= 1")
+	}
+	if c.HeartbeatInterval <= 0 {
+		bad("heartbeat_interval", "must be > 0")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be > 0")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func checkTLS(field string, t TLS, bad func(field, format string, a ...any)) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad(field, "cert_file and key_file go together")
+	}
+}

@@ -1,0 +1,203 @@
+// Package server connects the judge to NATS: it serves transfer requests
+// on the judge's own subject and publishes membership heartbeats.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/judge/internal/config"
+	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/nats-io/nats.go"
+)
+
+// Connect opens a NATS connection that keeps retrying (the judge starts
+// when NATS is not up yet) and logs connection changes.
+func Connect(c config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.Timeout(c.ConnectTimeout.D()),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+		nats.ClosedHandler(func(*nats.Conn) { log.Info("nats connection closed") }),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subj := ""
+			if sub != nil {
+				subj = sub.Subject
+			}
+			log.Warn("nats error", "subject", subj, "err", err)
+		}),
+	}
+	switch {
+	case c.User != "":
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	case c.Token != "":
+		opts = append(opts, nats.Token(c.Token))
+	case c.NkeySeedFile != "":
+		o, err := nats.NkeyOptionFromSeed(c.NkeySeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot load nats.nkey_seed_file: %w", err)
+		}
+		opts = append(opts, o)
+	case c.CredsFile != "":
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	tc, err := c.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("nats.tls: %w", err)
+	}
+	if tc != nil {
+		opts = append(opts, nats.Secure(tc))
+	}
+	nc, err := nats.Connect(strings.Join(c.URLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot connect to nats %v: %w", c.URLs, err)
+	}
+	return nc, nil
+}
+
+// Submitter is the engine side of a request.
+type Submitter interface {
+	Submit(data []byte, done func(error))
+}
+
+// Service serves one judge node's subject and heartbeats for it.
+type Service struct {
+	nc       *nats.Conn
+	subj     proto.Subjects
+	node     string
+	eng      Submitter
+	interval time.Duration
+	m        *metrics.Metrics
+	log      *slog.Logger
+
+	incarnation int64
+	seq         uint64 // under mu
+	mu          sync.Mutex
+	sub         *nats.Subscription
+	hbStop      chan struct{}
+	hbDone      chan struct{}
+}
+
+// New returns a service; Start subscribes and starts the heartbeats.
+func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
+	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano()}
+}
+
+// Subject returns the request subject.
+func (s *Service) Subject() string { return s.subj.Judge(s.node) }
+
+// Start subscribes to the node's subject (no queue group: only this node
+// owns it), then beats once at once and every interval after.
+func (s *Service) Start() error {
+	sub, err := s.nc.Subscribe(s.Subject(), s.handle)
+	if err != nil {
+		return fmt.Errorf("cannot subscribe to %s: %w", s.Subject(), err)
+	}
+	// Generous pending limits: the engine applies backpressure itself.
+	_ = sub.SetPendingLimits(100000, 1<<30)
+	s.mu.Lock()
+	s.sub = sub
+	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
+	s.mu.Unlock()
+	// Make sure the subscription is known to the server before announcing
+	// ourselves, or the first requests find no responder.
+	if err := s.nc.Flush(); err != nil {
+		s.log.Warn("nats flush after subscribe failed", "err", err)
+	}
+	go s.beat()
+	return nil
+}
+
+func (s *Service) handle(msg *nats.Msg) {
+	s.eng.Submit(msg.Data, func(err error) {
+		if msg.Reply == "" {
+			return
+		}
+		reply := proto.JudgeReplyOK()
+		if err != nil {
+			reply = proto.JudgeReplyError(err)
+		}
+		if rerr := msg.Respond(reply); rerr != nil {
+			s.log.Warn("cannot reply to transfer", "err", rerr)
+		}
+	})
+}
+
+func (s *Service) publish(kind string) error {
+	s.mu.Lock()
+	s.seq++
+	m := proto.MemberMsg{Node: s.node, Kind: kind, Incarnation: s.incarnation, Seq: s.seq, IntervalMS: s.interval.Milliseconds()}
+	s.mu.Unlock()
+	return s.nc.Publish(s.subj.Members(), m.Encode())
+}
+
+func (s *Service) beat() {
+	defer close(s.hbDone)
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		if err := s.publish(proto.MemberBeat); err != nil {
+			s.m.HeartbeatErrors.Inc()
+			s.log.Warn("cannot publish heartbeat", "err", err)
+		} else {
+			s.m.Heartbeats.Inc()
+		}
+		select {
+		case <-s.hbStop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Drain stops taking requests: the subscription is drained (messages
+// already received are still handled) until ctx ends.
+func (s *Service) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	sub := s.sub
+	s.mu.Unlock()
+	if sub == nil {
+		return nil
+	}
+	closed := sub.StatusChanged(nats.SubscriptionClosed)
+	if err := sub.Drain(); err != nil {
+		return fmt.Errorf("cannot drain %s: %w", sub.Subject, err)
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-ctx.Done():
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("draining %s: %w", sub.Subject, ctx.Err())
+	}
+}
+
+// Leave stops the heartbeats and publishes a "leave" (flushed), so the
+// transfers take this node out of their ring at once.
+func (s *Service) Leave(ctx context.Context) error {
+	s.mu.Lock()
+	stop, done := s.hbStop, s.hbDone
+	s.hbStop = nil
+	s.mu.Unlock()
+	if stop == nil {
+		return nil
+	}
+	close(stop)
+	<-done
+	if err := s.publish(proto.MemberLeave); err != nil {
+		return fmt.Errorf("cannot publish leave: %w", err)
+	}
+	if err := s.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("cannot flush leave: %w", err)
+	}
+	return nil
+}
