@@ -1,0 +1,216 @@
+// Package natstest starts an embedded NATS server with JetStream for tests
+// and provides Judge, a real NATS responder that behaves like a judge node
+// on the wire (serves requests on its subject, replies +OK or -ERR,
+// heartbeats on the members subject). It is a peer on a real server, not a
+// mock of NATS.
+package natstest
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// StartServer starts an embedded server on a random port with JetStream
+// storing in t.TempDir(); it is shut down on cleanup.
+func StartServer(t testing.TB) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+// Connect connects to s; closed on cleanup.
+func Connect(t testing.TB, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Judge is a judge-like responder.
+type Judge struct {
+	Node string
+	subj proto.Subjects
+	nc   *nats.Conn
+
+	mu       sync.Mutex
+	points   []proto.Point
+	requests int
+	failNext int
+	gate     chan struct{} // when non-nil, replies wait for it to close
+
+	incarnation int64
+	seq         atomic.Uint64
+	sub         *nats.Subscription
+	stopBeat    chan struct{}
+	beatDone    chan struct{}
+}
+
+// StartJudge connects a responder for node and starts heartbeats every
+// interval. It is stopped on cleanup.
+func StartJudge(t testing.TB, s *server.Server, subj proto.Subjects, node string, interval time.Duration) *Judge {
+	t.Helper()
+	j := &Judge{Node: node, subj: subj, nc: Connect(t, s), incarnation: time.Now().UnixNano()}
+	sub, err := j.nc.Subscribe(subj.Judge(node), j.serve)
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	j.sub = sub
+	if err := j.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	j.startBeats(interval)
+	t.Cleanup(j.Kill)
+	return j
+}
+
+func (j *Judge) serve(m *nats.Msg) {
+	pts, err := proto.DecodeBatch(m.Data)
+	j.mu.Lock()
+	j.requests++
+	gate := j.gate
+	j.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	j.mu.Lock()
+	if j.failNext > 0 {
+		j.failNext--
+		j.mu.Unlock()
+		_ = m.Respond(proto.JudgeReplyError(errTest))
+		return
+	}
+	if err == nil {
+		j.points = append(j.points, pts...)
+	}
+	j.mu.Unlock()
+	if err != nil {
+		_ = m.Respond(proto.JudgeReplyError(err))
+		return
+	}
+	_ = m.Respond(proto.JudgeReplyOK())
+}
+
+type testErr string
+
+func (e testErr) Error() string { return string(e) }
+
+const errTest = testErr("test judge refuses this batch")
+
+func (j *Judge) startBeats(interval time.Duration) {
+	j.stopBeat = make(chan struct{})
+	j.beatDone = make(chan struct{})
+	stop, done := j.stopBeat, j.beatDone
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			j.publish(proto.MemberBeat, interval)
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (j *Judge) publish(kind string, interval time.Duration) {
+	m := proto.MemberMsg{Node: j.Node, Kind: kind, Incarnation: j.incarnation, Seq: j.seq.Add(1), IntervalMS: interval.Milliseconds()}
+	_ = j.nc.Publish(j.subj.Members(), m.Encode())
+	_ = j.nc.Flush()
+}
+
+// StopBeats stops the heartbeats (the judge keeps serving).
+func (j *Judge) StopBeats() {
+	if j.stopBeat != nil {
+		close(j.stopBeat)
+		<-j.beatDone
+		j.stopBeat = nil
+	}
+}
+
+// ResumeBeats restarts heartbeats.
+func (j *Judge) ResumeBeats(interval time.Duration) {
+	j.StopBeats()
+	j.startBeats(interval)
+}
+
+// Leave stops heartbeats and publishes a leave message.
+func (j *Judge) Leave() {
+	j.StopBeats()
+	j.publish(proto.MemberLeave, 0)
+}
+
+// Restart simulates a new process: new incarnation, beats again.
+func (j *Judge) Restart(interval time.Duration) {
+	j.StopBeats()
+	j.incarnation = time.Now().UnixNano()
+	j.seq.Store(0)
+	j.startBeats(interval)
+}
+
+// Kill stops serving and heartbeating at once (a crashed judge).
+func (j *Judge) Kill() {
+	j.StopBeats()
+	_ = j.sub.Unsubscribe()
+	_ = j.nc.Flush()
+	j.Release()
+}
+
+// FailNext makes the next n requests answer -ERR.
+func (j *Judge) FailNext(n int) {
+	j.mu.Lock()
+	j.failNext = n
+	j.mu.Unlock()
+}
+
+// Hold makes replies wait until Release.
+func (j *Judge) Hold() {
+	j.mu.Lock()
+	if j.gate == nil {
+		j.gate = make(chan struct{})
+	}
+	j.mu.Unlock()
+}
+
+// Release lets held replies go.
+func (j *Judge) Release() {
+	j.mu.Lock()
+	if j.gate != nil {
+		close(j.gate)
+		j.gate = nil
+	}
+	j.mu.Unlock()
+}
+
+// Points returns a copy of every point accepted so far.
+func (j *Judge) Points() []proto.Point {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]proto.Point(nil), j.points...)
+}
+
+// Requests returns how many requests arrived (answered or not).
+func (j *Judge) Requests() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.requests
+}
