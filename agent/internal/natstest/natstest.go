@@ -79,7 +79,9 @@ func (s *Server) Shutdown() {
 }
 
 // URL returns the client URL.
-func (s *Server) URL() string { return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)) }
+func (s *Server) URL() string {
+	return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))
+}
 
 // Conn opens a plain client connection closed on cleanup.
 func (s *Server) Conn() *nats.Conn {
