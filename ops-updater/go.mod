@@ -4,6 +4,6 @@ go 1.26.0
 
 require github.com/kestrel-mon/kestrel/proto v0.0.0
 
-require go.yaml.in/yaml/v3 v3.0.6 // indirect
+require go.yaml.in/yaml/v3 v3.0.6
 
 replace github.com/kestrel-mon/kestrel/proto => ../proto
