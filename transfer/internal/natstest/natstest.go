@@ -54,6 +54,7 @@ type Judge struct {
 	requests int
 	failNext int
 	gate     chan struct{} // when non-nil, replies wait for it to close
+	dead     bool          // killed: held requests are never answered
 
 	incarnation int64
 	seq         atomic.Uint64
@@ -90,6 +91,10 @@ func (j *Judge) serve(m *nats.Msg) {
 		<-gate
 	}
 	j.mu.Lock()
+	if j.dead {
+		j.mu.Unlock()
+		return
+	}
 	if j.failNext > 0 {
 		j.failNext--
 		j.mu.Unlock()
@@ -169,6 +174,9 @@ func (j *Judge) Restart(interval time.Duration) {
 
 // Kill stops serving and heartbeating at once (a crashed judge).
 func (j *Judge) Kill() {
+	j.mu.Lock()
+	j.dead = true
+	j.mu.Unlock()
 	j.StopBeats()
 	_ = j.sub.Unsubscribe()
 	_ = j.nc.Flush()
