@@ -61,7 +61,7 @@ func WatchEvents(ctx context.Context, rdb *redis.Client, stream string, out io.W
 	last := "$"
 	failing := false
 	for ctx.Err() == nil {
-		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, last}, Block: 2 * time.Second, Count: 100}).Result()
+		res, err := rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{stream, last}, Block: time.Second, Count: 100}).Result()
 		if errors.Is(err, redis.Nil) {
 			continue
 		}

@@ -180,7 +180,8 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		if err := redisChild.Start(); err != nil {
 			return err
 		}
-		stops = append(stops, func() { stopChild(redisChild, o.StopTimeout, log) })
+		// Redis stops last, after NATS: put it first in the list.
+		stops = append([]func(){func() { stopChild(redisChild, o.StopTimeout, log) }}, stops...)
 		if err := waitReady(ctx, redisChild, o.ReadyWait, func() bool { return pingRedis(ctx, o.RedisAddr) }); err != nil {
 			return err
 		}
@@ -313,12 +314,22 @@ func httpUp(addr string) bool {
 	return true
 }
 
+// pingRedis reports whether a Redis answers PING at addr (a plain RESP
+// exchange, so nothing is logged when nothing listens).
 func pingRedis(ctx context.Context, addr string) bool {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 500 * time.Millisecond, MaxRetries: -1})
-	defer rdb.Close()
-	c, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	return rdb.Ping(c).Err() == nil
+	d := net.Dialer{Timeout: 500 * time.Millisecond}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
+		return false
+	}
+	buf := make([]byte, 7)
+	n, _ := io.ReadAtLeast(conn, buf, 7)
+	return string(buf[:n]) == "+PONG\r\n"
 }
 
 // RedisInstallHint is printed when no Redis answers and redis-server is
