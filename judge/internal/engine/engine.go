@@ -40,11 +40,12 @@ type Engine struct {
 	log    *slog.Logger
 	shards []*shard
 
-	subMu   sync.Mutex
-	closed  bool // under subMu: Submit refuses work
-	dec     proto.Decoder
-	keyBuf  []byte
-	reqPool sync.Pool
+	subMu    sync.Mutex
+	closed   bool // under subMu: Submit refuses work
+	dec      proto.Decoder
+	keyBuf   []byte
+	dispatch []int // shard indexes of the current request (under subMu)
+	reqPool  sync.Pool
 
 	series   atomic.Int64
 	inflight sync.WaitGroup
@@ -177,24 +178,24 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 		}
 		pt.points = append(pt.points, q)
 	}
-	n := int32(0)
+	e.dispatch = e.dispatch[:0]
 	for i := range req.parts {
 		if len(req.parts[i].points) > 0 {
-			n++
+			e.dispatch = append(e.dispatch, i)
 		}
 	}
-	if n == 0 {
+	if len(e.dispatch) == 0 {
 		e.m.RequestsOK.Inc()
 		req.release()
 		done(nil)
 		return
 	}
 	e.inflight.Add(1)
-	req.pending.Store(n)
-	for i := range req.parts {
-		if len(req.parts[i].points) > 0 {
-			e.shards[i].ch <- &req.parts[i]
-		}
+	req.pending.Store(int32(len(e.dispatch)))
+	// Once the last part is sent a worker may finish and recycle req: only
+	// the dispatch list is read from here on.
+	for _, i := range e.dispatch {
+		e.shards[i].ch <- &req.parts[i]
 	}
 }
 
@@ -517,4 +518,3 @@ func finite(v float64) float64 {
 	}
 	return v
 }
-

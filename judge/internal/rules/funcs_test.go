@@ -143,3 +143,20 @@ func BenchmarkEvalAll(b *testing.B) {
 		f.Eval(vals)
 	}
 }
+
+func FuzzParseFunc(f *testing.F) {
+	for _, s := range []string{"all(#3)", "lookup(#2,5)", "diff(#1)", "kpdiff(#2,3)", "x(", "all(#)", "lookup(#,)"} {
+		f.Add(s, "<")
+	}
+	f.Fuzz(func(t *testing.T, fn, op string) {
+		fu, err := ParseFunc(fn, op, 1)
+		if err != nil {
+			return
+		}
+		if fu.N <= 0 || fu.Need() < fu.N {
+			t.Fatalf("%q parsed to %+v", fn, fu)
+		}
+		vals := make([]float64, min(fu.Need(), 64))
+		fu.Eval(vals) // must not panic
+	})
+}

@@ -113,7 +113,7 @@ func (s *Service) Start() error {
 	if err := s.nc.Flush(); err != nil {
 		s.log.Warn("nats flush after subscribe failed", "err", err)
 	}
-	go s.beat()
+	go s.beat(s.hbStop, s.hbDone)
 	return nil
 }
 
@@ -140,8 +140,8 @@ func (s *Service) publish(kind string) error {
 	return s.nc.Publish(s.subj.Members(), m.Encode())
 }
 
-func (s *Service) beat() {
-	defer close(s.hbDone)
+func (s *Service) beat(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
@@ -152,7 +152,7 @@ func (s *Service) beat() {
 			s.m.Heartbeats.Inc()
 		}
 		select {
-		case <-s.hbStop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
