@@ -186,7 +186,7 @@ func tail(b []byte) string {
 // Stop terminates mariadbd and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(os.Interrupt)
+		terminate(s.cmd)
 		select {
 		case <-s.done:
 		case <-time.After(15 * time.Second):

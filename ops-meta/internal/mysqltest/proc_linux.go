@@ -11,3 +11,5 @@ import (
 func setProcAttr(c *exec.Cmd) {
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
+
+func terminate(c *exec.Cmd) { c.Process.Signal(syscall.SIGTERM) }

@@ -2,6 +2,11 @@
 
 package mysqltest
 
-import "os/exec"
+import (
+	"os"
+	"os/exec"
+)
 
 func setProcAttr(*exec.Cmd) {}
+
+func terminate(c *exec.Cmd) { c.Process.Signal(os.Interrupt) }
