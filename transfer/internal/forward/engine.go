@@ -435,7 +435,7 @@ func (e *Engine) complete(b *batch, now time.Time) {
 	e.inflight--
 	js.pending -= len(b.refs)
 	result, retry := classify(b.err)
-	e.met.JudgeRequestDuration.WithLabelValues(result).Observe(b.dur.Seconds())
+	e.met.RequestDuration[result].Observe(b.dur.Seconds())
 	if b.err == nil {
 		js.failures = 0
 		js.holdUntil = time.Time{}
@@ -483,10 +483,11 @@ func (e *Engine) complete(b *batch, now time.Time) {
 }
 
 func classify(err error) (result, retry string) {
+	if err == nil {
+		return metrics.ResultOK, ""
+	}
 	var je *proto.JudgeError
 	switch {
-	case err == nil:
-		return metrics.ResultOK, ""
 	case errors.Is(err, nats.ErrNoResponders):
 		return metrics.ResultNoResp, metrics.RetryNoResponders
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):

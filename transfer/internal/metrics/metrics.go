@@ -62,6 +62,7 @@ type Metrics struct {
 	MemberMsgsDropped  *prometheus.CounterVec
 
 	JudgeRequestDuration *prometheus.HistogramVec
+	RequestDuration      map[string]prometheus.Observer // by result, resolved once
 	JudgeRetries         *prometheus.CounterVec
 	JudgeInflight        prometheus.Gauge
 	PendingPoints        prometheus.Gauge
@@ -116,8 +117,9 @@ func New() *Metrics {
 	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect} {
 		m.MembershipChanges.WithLabelValues(l)
 	}
+	m.RequestDuration = make(map[string]prometheus.Observer)
 	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply} {
-		m.JudgeRequestDuration.WithLabelValues(l)
+		m.RequestDuration[l] = m.JudgeRequestDuration.WithLabelValues(l)
 	}
 	m.MessagesTerminated.WithLabelValues(TermMalformed)
 	m.MessagesNaked.WithLabelValues(NakVersion)
