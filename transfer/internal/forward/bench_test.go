@@ -13,7 +13,7 @@ import (
 // memMsg is an in-memory stand-in for a JetStream message, used only where
 // no broker is involved: the benchmark and fuzz test of the routing path.
 type memMsg struct {
-	data                           []byte
+	data                          []byte
 	acks, naks, terms, inProgress int
 }
 
