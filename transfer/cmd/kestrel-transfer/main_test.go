@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/natstest"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "kestrel-transfer")
+	cmd := exec.Command("go", "build", "-ldflags", "-X main.version=test-1", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestBinary runs the real binary the way an operator does.
+func TestBinary(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "-version").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "kestrel-transfer test-1" {
+		t.Fatalf("-version: %q %v", out, err)
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("ring: {load: 1.0}\n"), 0o600)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-c", bad)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "ring.load") {
+		t.Fatalf("bad config: err %v, stderr %q", err, stderr.String())
+	}
+
+	srv := natstest.StartServer(t)
+	httpAddr := freeAddr(t)
+	cfgPath := filepath.Join(dir, "transfer.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+nats: {urls: [%q]}
+http: {listen: %q}
+membership: {timeout: 1s, rejoin_hold: 200ms}
+consumer: {fetch_wait: 200ms}
+shutdown_timeout: 2s
+`, srv.ClientURL(), httpAddr)), 0o600)
+	var logs bytes.Buffer
+	cmd = exec.Command(bin, "-c", cfgPath, "-log.level", "debug")
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("transfer log:\n%s", logs.String())
+		}
+	})
+	base := "http://" + httpAddr
+	waitFor(t, "health 503 without judges", func() bool {
+		code, body := get(base + "/health")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "no judge")
+	})
+	subj, _ := proto.NewSubjects("kestrel")
+	j := natstest.StartJudge(t, srv, subj, "judge-a", 100*time.Millisecond)
+	waitFor(t, "health 200 with a judge", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+
+	js, err := jetstream.New(natstest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := js.Stream(ctx, "KESTREL_INGEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := info.CachedInfo().Config
+	if sc.Retention != jetstream.InterestPolicy || sc.Storage != jetstream.FileStorage || sc.Discard != jetstream.DiscardNew || sc.MaxBytes != 1<<30 || sc.Duplicates != 2*time.Minute {
+		t.Fatalf("stream config %+v", sc)
+	}
+	now := time.Now().Unix()
+	pts := []proto.Point{{Endpoint: "host01", Metric: "cpu.idle", Value: 3, Timestamp: now, Type: proto.Gauge, Step: 60}}
+	if _, err := js.Publish(ctx, subj.Ingest("host01"), proto.EncodeBatch(pts), jetstream.WithMsgID("m1")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "point at the judge", func() bool { return len(j.Points()) == 1 })
+	waitFor(t, "metrics", func() bool {
+		_, body := get(base + "/metrics")
+		return strings.Contains(body, "process_cpu_seconds_total") && strings.Contains(body, "kestrel_transfer_ring_members 1") &&
+			strings.Contains(body, "kestrel_transfer_messages_acked_total 1") && strings.Contains(body, `kestrel_transfer_points_rejected_total{reason="bad_step"} 0`)
+	})
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("did not stop after SIGTERM")
+	}
+	for _, step := range []string{"forwarding stopped", "membership stopped", "http stopped", "nats drained"} {
+		if !strings.Contains(logs.String(), step) {
+			t.Errorf("shutdown log lacks %q", step)
+		}
+	}
+}
