@@ -374,3 +374,36 @@ func TestNextBackoff(t *testing.T) {
 		}
 	}
 }
+
+// A full stream (discard new) refuses the batch; it waits in the queue and
+// goes in once there is room.
+func TestStreamFullIsRetried(t *testing.T) {
+	srv := natstest.Start(t)
+	js, err := jetstream.New(srv.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: subjects.Stream(), Subjects: []string{subjects.IngestAll()},
+		MaxMsgs: 1, Discard: jetstream.DiscardNew,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := setup(t, srv, nil)
+	f.pub.Enqueue(points(1, "first", 60))
+	f.pub.Enqueue(points(1, "second", 120))
+	waitFor(t, "rejection counted", func() bool {
+		return testutil.ToFloat64(f.m.PublishErrors.WithLabelValues(KindRejected)) >= 1
+	})
+	if n, _ := f.pub.Depth(); n != 1 {
+		t.Fatalf("depth %d, want 1", n)
+	}
+	if err := st.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "queue drained", f.empty)
+	assertMetrics(t, srv, "second")
+}
