@@ -454,9 +454,6 @@ func checkURL(s string) error {
 
 // ValidateRollout checks a filled rollout spec against the config.
 func (c *Config) ValidateRollout(r *RolloutSpec) error {
-	if !ValidID(r.ID) {
-		return fmt.Errorf("id: %q is not a valid id ([A-Za-z0-9._-], up to 128)", r.ID)
-	}
 	if c.Agent(r.Agent) == nil {
 		return fmt.Errorf("agent: %q is not configured in agents", r.Agent)
 	}
@@ -468,6 +465,9 @@ func (c *Config) ValidateRollout(r *RolloutSpec) error {
 	}
 	if r.From == r.To {
 		return fmt.Errorf("to: equals from (%q)", r.To)
+	}
+	if !ValidID(r.ID) {
+		return fmt.Errorf("id: %q is not a valid id ([A-Za-z0-9._-], up to 128)", r.ID)
 	}
 	return checkRolloutParams("", r.Waves, r.Soak, r.Deadline, r.FailureThreshold)
 }
