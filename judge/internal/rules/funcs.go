@@ -112,6 +112,9 @@ func ParseFunc(expr, op string, right float64) (Func, error) {
 		if v <= 0 {
 			return Func{}, fmt.Errorf("func %q: counts must be > 0, got %d", expr, v)
 		}
+		if v > 1<<20 {
+			return Func{}, fmt.Errorf("func %q: count %d is too large", expr, v)
+		}
 		nums[i] = v
 	}
 	f := Func{Kind: kind, Right: right}
