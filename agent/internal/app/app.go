@@ -90,6 +90,9 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		return err
 	}
 	defer nc.Close()
+	if !nc.IsConnected() {
+		log.Warn("nats not reachable yet, will keep trying; batches wait in the retry queue", "urls", cfg.NATS.URLs)
+	}
 
 	pub, err := publish.New(publish.Config{
 		Subject:        subjects.Ingest(cfg.Hostname),
