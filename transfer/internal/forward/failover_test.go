@@ -177,17 +177,13 @@ func TestMembershipOverNATS(t *testing.T) {
 	waitFor(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 	j1.Leave()
 	waitFor(t, "leave removes", 5*time.Second, func() bool { return !h.mem.Ring().Has("judge-1") })
-	left := time.Now()
 	if v := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeLeave)); v != 1 {
 		t.Fatalf("leave changes = %v", v)
 	}
 	j1.Restart(beatEvery)
 	waitFor(t, "rejoin", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
-	// The hold is measured from the leave as the transfer saw it, which
-	// is before this test observed it.
-	if d := time.Since(left); d < 0 {
-		t.Fatal("clock went backwards")
-	}
+	// (That the hold is respected is checked with explicit clocks in the
+	// membership package's tests.)
 	if v := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeJoin)); v != 3 {
 		t.Fatalf("join changes = %v, want 3", v)
 	}
