@@ -232,6 +232,7 @@ type cluster struct {
 	nats      *proc
 	redis     *proc
 	transfers []*proc
+	listens   map[*proc]string // HTTP listen address of each process
 	judges    []*proc
 	agent     *proc
 	agentAddr string
@@ -249,7 +250,7 @@ func startCluster(t *testing.T, spec clusterSpec) *cluster {
 	if err != nil {
 		t.Fatal("install redis-server: apt-get install redis-server")
 	}
-	c := &cluster{t: t, dir: t.TempDir()}
+	c := &cluster{t: t, dir: t.TempDir(), listens: map[*proc]string{}}
 	natsAddr := freeAddr(t)
 	c.natsURL = "nats://" + natsAddr
 	c.nats = startProc(t, c.dir, "kestrel-nats", filepath.Join(binDir, "kestrel-nats"), false,
@@ -289,6 +290,7 @@ log:
 		// 200 once connected with at least one judge in its ring.
 		waitFor(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 		c.transfers = append(c.transfers, p)
+		c.listens[p] = listen
 	}
 	c.agentAddr = freeAddr(t)
 	conf := writeFile(t, filepath.Join(c.dir, "agent.yaml"), fmt.Sprintf(`hostname: e2e-agent
@@ -323,6 +325,7 @@ log:
 	p := startProc(t, c.dir, name, filepath.Join(binDir, "kestrel-judge"), false, "-c", conf)
 	waitFor(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 	c.judges = append(c.judges, p)
+	c.listens[p] = listen
 }
 
 // push posts Open-Falcon MetricValue JSON to the agent's /v1/push.
@@ -343,4 +346,13 @@ func (c *cluster) push(body string) {
 func mv(endpoint, metric, tags string, value float64, ts int64) string {
 	return fmt.Sprintf(`{"endpoint":%q,"metric":%q,"value":%s,"step":60,"counterType":"GAUGE","tags":%q,"timestamp":%d}`,
 		endpoint, metric, strconv.FormatFloat(value, 'g', -1, 64), tags, ts)
+}
+
+func listenOf(t *testing.T, c *cluster, p *proc) string {
+	t.Helper()
+	l, ok := c.listens[p]
+	if !ok {
+		t.Fatalf("no listen address for %s", p.name)
+	}
+	return l
 }
