@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ops-meta")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestVersionAndSignCommands(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"-version"}, &out, &errb); code != 0 || out.String() != "ops-meta dev\n" {
+		t.Fatalf("-version: %d %q", code, out.String())
+	}
+	dir := t.TempDir()
+	pub, priv := filepath.Join(dir, "k.pub"), filepath.Join(dir, "k.key")
+	tb := filepath.Join(dir, "kestrel-agent-1.2.0.tar.gz")
+	os.WriteFile(tb, []byte("bytes"), 0o644)
+	steps := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"sign"}, 2, "usage"},
+		{[]string{"sign", "keygen", "-pub", pub}, 2, "usage"},
+		{[]string{"sign", "keygen", "-pub", pub, "-priv", priv}, 0, "wrote"},
+		{[]string{"sign", "verify", "-pub", pub, tb}, 1, "sha256 sidecar"},
+		{[]string{"sign", "sign", "-key", pub, tb}, 1, "want 64"},
+		{[]string{"sign", "sign", "-key", priv, filepath.Join(dir, "noversion.tar.gz")}, 1, "version"},
+		{[]string{"sign", "sign", "-key", priv, tb}, 0, "signed"},
+		{[]string{"sign", "verify", "-pub", pub, tb}, 0, "OK"},
+	}
+	for _, s := range steps {
+		out.Reset()
+		errb.Reset()
+		code := run(s.args, &out, &errb)
+		if code != s.code || !strings.Contains(out.String()+errb.String(), s.msg) {
+			t.Fatalf("%v: %d %q %q", s.args, code, out.String(), errb.String())
+		}
+	}
+	os.WriteFile(tb, []byte("tampered"), 0o644)
+	errb.Reset()
+	if code := run([]string{"sign", "verify", "-pub", pub, tb}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "FAIL") {
+		t.Fatalf("tampered: %d %q", code, errb.String())
+	}
+}
+
+// The real binary starts with the example config (only the port changed so
+// tests never collide with a real ops-meta on :2000), answers heartbeats,
+// reloads on SIGHUP and stops on SIGTERM.
+func TestBinaryWithExampleConfig(t *testing.T) {
+	bin := buildBinary(t)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	example, err := os.ReadFile("../../ops-meta.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(example, []byte(`listen: ":2000"`)) {
+		t.Fatal("example must listen on :2000")
+	}
+	cfg := filepath.Join(t.TempDir(), "ops-meta.yaml")
+	os.WriteFile(cfg, bytes.Replace(example, []byte(`listen: ":2000"`), []byte(`listen: "`+addr+`"`), 1), 0o644)
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-c", cfg)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	resp, err := http.Post("http://"+addr+"/heartbeat", "application/json", strings.NewReader(`{"hostname":"h1","realAgents":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(body.String(), `"name":"kestrel-agent"`) {
+		t.Fatalf("heartbeat %d %s", resp.StatusCode, body.String())
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit on SIGTERM")
+	}
+	if !strings.Contains(logs.String(), "store closed") {
+		t.Fatalf("logs: %s", logs.String())
+	}
+}
