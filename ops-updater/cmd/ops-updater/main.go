@@ -16,10 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/config"
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/install"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/unpack"
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/updater"
 )
 
@@ -51,39 +49,17 @@ func run() int {
 	log := newLogger(cfg.Log)
 	log.Info("starting", "version", version, "config", *cfgPath, "hostname", cfg.Hostname, "install_dir", cfg.InstallDir)
 
-	keys, err := artifact.LoadPublicKeys(cfg.PublicKeyFiles)
-	if err != nil {
-		log.Error("cannot load public keys", "err", err)
-		return 2
-	}
 	release, err := install.Lock(cfg.InstallDir)
 	if err != nil {
 		log.Error("cannot lock install dir", "err", err)
 		return 1
 	}
 	defer release()
-
-	mgr := &install.Manager{
-		Layout:           install.Layout{Root: cfg.InstallDir},
-		Keep:             cfg.Keep,
-		Control:          install.Control{Timeout: cfg.ControlTimeout},
-		Fetcher:          artifact.NewFetcher(cfg.Download.Timeout, cfg.Download.MaxSize, cfg.FleetToken, cfg.MetaURLs),
-		Keys:             keys,
-		RequireSignature: cfg.RequireSignature,
-		Limits:           unpack.Limits{MaxBytes: cfg.Download.MaxUnpackedSize, MaxFiles: cfg.Download.MaxFiles},
-		HealthTimeout:    cfg.HealthTimeout,
-		Log:              log,
+	u, err := updater.FromConfig(cfg, log, version)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 2
 	}
-	u := updater.New(updater.Options{
-		Hostname:   cfg.Hostname,
-		MetaURLs:   cfg.MetaURLs,
-		FleetToken: cfg.FleetToken,
-		Interval:   cfg.Interval,
-		Timeout:    cfg.HeartbeatTimeout,
-		Manager:    mgr,
-		Log:        log,
-		Version:    version,
-	})
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -36,7 +36,9 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 
 // Run runs ./control arg in dir and returns its trimmed output. The script
 // runs in its own process group (so signals to the updater do not reach
-// the agent it starts); on timeout the whole group is killed.
+// the agent it starts); on timeout the whole group is killed. A canceled
+// ctx does not stop a running script: killing "control start" half-way
+// would leave the agent in an unknown state, so only the timeout bounds it.
 func (c Control) Run(ctx context.Context, dir, arg string) (string, error) {
 	ctl := filepath.Join(dir, "control")
 	fi, err := os.Stat(ctl)
@@ -46,7 +48,7 @@ func (c Control) Run(ctx context.Context, dir, arg string) (string, error) {
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
 		return "", fmt.Errorf("%s is not an executable file", ctl)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "./control", arg)
 	cmd.Dir = dir
