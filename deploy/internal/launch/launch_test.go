@@ -306,19 +306,21 @@ func TestChildLifecycle(t *testing.T) {
 		t.Errorf("tail %q", tail)
 	}
 	// stops on SIGTERM
-	c2 := &Child{Name: "sleeper", Path: sh, Args: []string{"-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "s.log")}
+	c2 := &Child{Name: "sleeper", Path: sh, Args: []string{"-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "s.log")}
 	if err := c2.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitLog(t, c2.LogPath, "ready")
 	status, killed := c2.Stop(10 * time.Second)
 	if killed || status != "exit status 0" {
 		t.Errorf("stop: %q killed=%v", status, killed)
 	}
 	// ignores SIGTERM: killed after the timeout
-	c3 := &Child{Name: "stubborn", Path: sh, Args: []string{"-c", "trap '' TERM; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "k.log")}
+	c3 := &Child{Name: "stubborn", Path: sh, Args: []string{"-c", "trap '' TERM; echo ready; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "k.log")}
 	if err := c3.Start(); err != nil {
 		t.Fatal(err)
 	}
+	waitLog(t, c3.LogPath, "ready")
 	status, killed = c3.Stop(200 * time.Millisecond)
 	if !killed || status != "killed by signal: killed" {
 		t.Errorf("stop stubborn: %q killed=%v", status, killed)
@@ -342,5 +344,17 @@ func TestCurlExample(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("curl example lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// waitLog polls until the file's last line is want (the trap is set).
+func waitLog(t *testing.T, path, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for TailFile(path, 1) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never said %q", path, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
