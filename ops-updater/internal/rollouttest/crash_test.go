@@ -137,6 +137,11 @@ exec ./control.real "$@"
 		wpid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return wpid > 0, ""
 	})
+	// Heartbeats go on during the install and report it as pending.
+	waitFor(t, 30*time.Second, "pending 1.2.0 reported", func() (bool, string) {
+		a, _ := m.host("crash-1")
+		return a.Pending == "1.2.0", fmt.Sprintf("%+v", a)
+	})
 	p.kill()
 	syscall.Kill(wpid, syscall.SIGKILL) // the host went down with it
 	if _, err := os.Stat(filepath.Join(root, agentName, ".pending")); err != nil {
