@@ -70,7 +70,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc, err := server.Connect(cfg.NATS, "kestrel-judge "+cfg.NodeID, log)
+	nc, err := server.Connect(cfg.NATS, "kestrel-judge "+cfg.NodeID, a.M, log)
 	if err != nil {
 		_ = a.rdb.Close()
 		return nil, err

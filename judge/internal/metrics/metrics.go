@@ -31,6 +31,7 @@ type Metrics struct {
 	ReloadError     prometheus.Counter
 	Heartbeats      prometheus.Counter
 	HeartbeatErrors prometheus.Counter
+	SlowConsumer    prometheus.Counter // slow consumer events on the NATS connection
 	ignored         *prometheus.CounterVec
 }
 
@@ -80,7 +81,21 @@ func New() *Metrics {
 	m.ReloadError = reload.WithLabelValues("error")
 	m.Heartbeats = f("kestrel_judge_heartbeats_sent_total", "Membership heartbeats published.")
 	m.HeartbeatErrors = f("kestrel_judge_heartbeat_errors_total", "Membership heartbeats that could not be published.")
+	m.SlowConsumer = f("kestrel_judge_nats_slow_consumer_events_total",
+		"Slow consumer errors on the NATS connection (a subscription's pending limit was hit and messages were dropped; see kestrel_judge_requests_dropped_total).")
 	return m
+}
+
+// RequestSubscription registers the depth of the request subscription's
+// pending queue and the requests it dropped (pending limit exceeded: the
+// transfer times out and retries them). The funcs read the subscription.
+func (m *Metrics) RequestSubscription(pending, dropped func() float64) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kestrel_judge_request_queue_depth",
+			Help: "Requests received from NATS and not yet handed to the engine (the subscription's pending queue)."}, pending),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "kestrel_judge_requests_dropped_total",
+			Help: "Requests dropped by the NATS client because the request subscription's pending limit was exceeded (never answered: the transfer retries after its request timeout)."}, dropped),
+	)
 }
 
 // QueueDepth registers a gauge reporting the depth of the worker queues.

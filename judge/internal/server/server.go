@@ -4,10 +4,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
@@ -17,8 +19,12 @@ import (
 )
 
 // Connect opens a NATS connection that keeps retrying (the judge starts
-// when NATS is not up yet) and logs connection changes.
-func Connect(c config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
+// when NATS is not up yet) and logs connection changes. Slow consumer
+// errors (a subscription dropped messages) are counted in m and logged at
+// most once per 10 s.
+func Connect(c config.NATS, name string, m *metrics.Metrics, log *slog.Logger) (*nats.Conn, error) {
+	var lastLog atomic.Int64 // unix ns of the last async error logged
+	var suppressed atomic.Int64
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -30,10 +36,20 @@ func Connect(c config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
 		nats.ClosedHandler(func(*nats.Conn) { log.Info("nats connection closed") }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
+			var dropped int
 			if sub != nil {
 				subj = sub.Subject
+				dropped, _ = sub.Dropped()
 			}
-			log.Warn("nats error", "subject", subj, "err", err)
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				m.SlowConsumer.Inc()
+			}
+			now := time.Now().UnixNano()
+			if last := lastLog.Load(); now-last < int64(asyncErrorLogEvery) || !lastLog.CompareAndSwap(last, now) {
+				suppressed.Add(1)
+				return
+			}
+			log.Warn("nats error", "subject", subj, "err", err, "dropped_total", dropped, "suppressed", suppressed.Swap(0))
 		}),
 	}
 	switch {
@@ -64,6 +80,19 @@ func Connect(c config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
 	return nc, nil
 }
 
+// asyncErrorLogEvery limits the logging of NATS asynchronous errors.
+const asyncErrorLogEvery = 10 * time.Second
+
+// Pending limits of the request subscription. The engine applies
+// backpressure itself (Submit blocks while the worker queues are full), so
+// requests wait here; the limits only bound memory. A request dropped at
+// the limit is counted (kestrel_judge_requests_dropped_total), never
+// answered, and retried by the transfer after its request timeout.
+const (
+	DefaultPendingMsgs  = 100000
+	DefaultPendingBytes = 1 << 30
+)
+
 // Submitter is the engine side of a request.
 type Submitter interface {
 	Submit(data []byte, done func(error))
@@ -85,11 +114,15 @@ type Service struct {
 	sub         *nats.Subscription
 	hbStop      chan struct{}
 	hbDone      chan struct{}
+
+	// Pending limits of the request subscription (set before Start).
+	PendingMsgs, PendingBytes int
 }
 
 // New returns a service; Start subscribes and starts the heartbeats.
 func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
-	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano()}
+	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano(),
+		PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
 }
 
 // Subject returns the request subject.
@@ -102,8 +135,20 @@ func (s *Service) Start() error {
 	if err != nil {
 		return fmt.Errorf("cannot subscribe to %s: %w", s.Subject(), err)
 	}
-	// Generous pending limits: the engine applies backpressure itself.
-	_ = sub.SetPendingLimits(100000, 1<<30)
+	if err := sub.SetPendingLimits(s.PendingMsgs, s.PendingBytes); err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("cannot set pending limits on %s: %w", s.Subject(), err)
+	}
+	var lastDropped atomic.Int64 // the subscription's count is gone once it is closed
+	s.m.RequestSubscription(
+		func() float64 { n, _, _ := sub.Pending(); return float64(max(n, 0)) },
+		func() float64 {
+			if n, err := sub.Dropped(); err == nil {
+				lastDropped.Store(int64(n))
+			}
+			return float64(lastDropped.Load())
+		},
+	)
 	s.mu.Lock()
 	s.sub = sub
 	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
