@@ -7,7 +7,14 @@
 // send to judges (<prefix>.judge.*: decode the batch, remember the
 // request's reply subject and the sequence numbers in it) and the judges'
 // replies (_INBOX.>: "+OK" on a remembered reply subject acknowledges
-// those points). From that it reports throughput, publish-to-judge-ack
-// latency, points lost, and CPU seconds per million points of transfer
-// and judge (process_cpu_seconds_total scraped before and after).
+// those points; a reply that arrives before its request — the server does
+// not order the two for a third subscriber — is kept and matched). From
+// that it reports throughput, publish-to-judge-ack latency, and CPU
+// seconds per million points of transfer and judge
+// (process_cpu_seconds_total scraped before and after). It drains until
+// the transfer consumer has nothing pending or un-acked, then classifies
+// every point without a judge acknowledgement by its stream message:
+// lost when the stream no longer holds it, held when it does; and it
+// cross-checks the judges' points-received counters and reports the
+// observer's own drops, slow consumer errors and disconnects.
 package loadgen

@@ -29,7 +29,7 @@ func TestTrackerStats(t *testing.T) {
 	tr.Ack(4, 150) // acked though its publish was not acknowledged
 	tr.Ack(9, 150) // never issued
 	st := tr.Stats(1)
-	want := Stats{Issued: 4, Published: 3, Acked: 3, AckedUnpublished: 1, Lost: 1, DupAcks: 1, Foreign: 1,
+	want := Stats{Issued: 4, Published: 3, Acked: 3, AckedUnpublished: 1, Unacked: 1, DupAcks: 1, Foreign: 1,
 		FirstPub: 100, LastPub: 100, LastAck: 150, AckedInWindow: 0, P50: 30, P90: 50, P99: 50, Max: 50}
 	if st != want {
 		t.Fatalf("stats\n got %+v\nwant %+v", st, want)
@@ -120,7 +120,7 @@ func TestObserverSeesRequestReplies(t *testing.T) {
 	judgeNC.Flush()
 
 	tr := NewTracker(100)
-	obs, err := NewObserver(obsNC, subj, tr, func(p *proto.Point) (uint64, bool) {
+	obs, err := NewObserver(obsNC, nil, subj, tr, func(p *proto.Point) (uint64, bool) {
 		return uint64(p.Value), p.Metric == Metric
 	})
 	if err != nil {
@@ -163,12 +163,95 @@ func TestObserverSeesRequestReplies(t *testing.T) {
 		t.Fatalf("observer stats %+v", os)
 	}
 	st := tr.Stats(0)
-	if st.Acked != 8 || st.Lost != 4 {
-		t.Fatalf("acked %d lost %d, want 8 and 4 (1 and 3 got -ERR, 5 and 7 were never sent)", st.Acked, st.Lost)
+	if st.Acked != 8 || st.Unacked != 4 {
+		t.Fatalf("acked %d unacked %d, want 8 and 4 (1 and 3 got -ERR, 5 and 7 were never sent)", st.Acked, st.Unacked)
 	}
 	for _, seq := range []uint64{1, 3, 5, 7} {
 		if tr.ackNS[seq] != 0 {
 			t.Errorf("seq %d acknowledged", seq)
 		}
+	}
+}
+
+// The server does not order a request (delivered by the goroutine reading
+// the transfer's connection) and its reply (read from the judge's): the
+// reply can reach the observer first. The observer must still match them,
+// and a reply never followed by its request must not acknowledge anything.
+func TestObserverMatchesReplyBeforeRequest(t *testing.T) {
+	s, err := natsserver.Start(natsserver.Config{Addr: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	subj, _ := proto.NewSubjects("kestrel")
+	var cc ConnCounters
+	obsNC, err := nats.Connect(s.ClientURL(), cc.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obsNC.Close()
+	pubNC, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pubNC.Close()
+	tr := NewTracker(10)
+	obs, err := NewObserver(obsNC, &cc, subj, tr, func(p *proto.Point) (uint64, bool) { return uint64(p.Value), p.Metric == Metric })
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := tr.Reserve(5)
+	tr.MarkSent(first, 5, tr.Now())
+	tr.MarkPublished(first, 5)
+	req := func(vals ...int) []byte {
+		var pts []proto.Point
+		for _, v := range vals {
+			pts = append(pts, proto.Point{Endpoint: "loadgen-0", Metric: Metric, Value: float64(v), Timestamp: 60, Step: 30})
+		}
+		return proto.EncodeBatch(pts)
+	}
+	// Reply first, then its request (one connection: this order is kept).
+	pubNC.Publish("_INBOX.a.1", proto.JudgeReplyOK())
+	pubNC.PublishRequest(subj.Judge("j1"), "_INBOX.a.1", req(0, 1))
+	// In order.
+	pubNC.PublishRequest(subj.Judge("j1"), "_INBOX.a.2", req(2))
+	pubNC.Publish("_INBOX.a.2", proto.JudgeReplyOK())
+	// A reply whose request never comes, and JetStream-API-like traffic.
+	pubNC.Publish("_INBOX.a.3", proto.JudgeReplyOK())
+	pubNC.Publish("_INBOX.a.4", []byte(`{"type":"io.nats.jetstream.api.v1.consumer_info_response"}`))
+	// Sentinel: once it is acknowledged, everything before it was handled.
+	pubNC.PublishRequest(subj.Judge("j1"), "_INBOX.a.5", req(3))
+	pubNC.Publish("_INBOX.a.5", proto.JudgeReplyOK())
+	pubNC.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for tr.Acked() < 4 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := obs.Stop()
+	if st.Requests != 3 || st.OKReplies != 3 || st.Reordered != 1 || st.Unanswered != 0 || st.EarlyOrphans != 1 || st.Missed() {
+		t.Fatalf("observer stats %+v", st)
+	}
+	if got := tr.Stats(0); got.Acked != 4 || got.Unacked != 1 {
+		t.Fatalf("acked %d unacked %d, want 4 and 1 (seq 4 never sent)", got.Acked, got.Unacked)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP kestrel_transfer_judge_retries_total Judge batches retried, by reason.
+# TYPE kestrel_transfer_judge_retries_total counter
+kestrel_transfer_judge_retries_total{reason="timeout"} 3
+kestrel_transfer_judge_retries_total{reason="error_reply",x="a}b"} 2
+kestrel_transfer_judge_requests_inflight 1
+kestrel_transfer_judge_requests_inflight_other 9
+`
+	m, err := ParseMetrics(strings.NewReader(text), "kestrel_transfer_judge_retries_total", "kestrel_transfer_judge_requests_inflight", "absent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["kestrel_transfer_judge_retries_total"] != 5 || m["kestrel_transfer_judge_requests_inflight"] != 1 || len(m) != 2 {
+		t.Fatalf("ParseMetrics = %v", m)
+	}
+	if _, err := ParseMetrics(strings.NewReader("absent x\n"), "absent"); err == nil {
+		t.Fatal("bad value: no error")
 	}
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,6 +20,18 @@ type Tracker struct {
 	dupAcks   atomic.Int64 // acknowledgements of points already acknowledged
 	foreign   atomic.Int64 // acknowledged sequence numbers this run never issued
 	epoch     time.Time
+
+	mu     sync.Mutex
+	stored []StoredBatch // published batches and their stream sequence
+}
+
+// StoredBatch is a published batch: sequence numbers [First, First+N) are
+// in the stream message StreamSeq.
+type StoredBatch struct {
+	First     uint64
+	N         int
+	StreamSeq uint64
+	Unacked   int // filled by UnackedBatches
 }
 
 // NewTracker makes room for max points.
@@ -56,6 +69,35 @@ func (t *Tracker) MarkPublished(first uint64, n int) {
 	}
 }
 
+// MarkStored records that [first, first+n) are in stream message seq.
+func (t *Tracker) MarkStored(first uint64, n int, seq uint64) {
+	t.mu.Lock()
+	t.stored = append(t.stored, StoredBatch{First: first, N: n, StreamSeq: seq})
+	t.mu.Unlock()
+}
+
+// UnackedBatches returns the stored batches holding points (from skip on)
+// that no judge acknowledged, with how many; call it only after the
+// observer stopped.
+func (t *Tracker) UnackedBatches(skip uint64) []StoredBatch {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []StoredBatch
+	for _, b := range t.stored {
+		n := 0
+		for s := max(b.First, skip); s < b.First+uint64(b.N); s++ {
+			if t.ackNS[s] == 0 {
+				n++
+			}
+		}
+		if n > 0 {
+			b.Unacked = n
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Ack records a judge acknowledgement of seq at ns. Only the observer
 // goroutine calls it.
 func (t *Tracker) Ack(seq uint64, ns int64) {
@@ -77,11 +119,12 @@ func (t *Tracker) Acked() int64 { return t.acked.Load() }
 // Stats summarises the run; call it only after publishers and the
 // observer have stopped.
 type Stats struct {
-	Issued, Published, Acked, AckedUnpublished, Lost int64
-	DupAcks, Foreign                                 int64
-	FirstPub, LastPub, LastAck                       time.Duration // since the epoch
-	AckedInWindow                                    int64         // acknowledged before LastPub
-	P50, P90, P99, Max                               time.Duration // publish to judge acknowledgement
+	Issued, Published, Acked, AckedUnpublished int64
+	Unacked                                    int64 // published, no judge acknowledgement seen
+	DupAcks, Foreign                           int64
+	FirstPub, LastPub, LastAck                 time.Duration // since the epoch
+	AckedInWindow                              int64         // acknowledged before LastPub
+	P50, P90, P99, Max                         time.Duration // publish to judge acknowledgement
 }
 
 // Stats computes the summary of the sequence numbers from skip on (the
@@ -111,7 +154,7 @@ func (t *Tracker) Stats(skip uint64) Stats {
 			lastAck = max(lastAck, a)
 			lat = append(lat, a-p)
 		case t.published[s]:
-			st.Lost++
+			st.Unacked++
 		}
 	}
 	for s := skip; s < n; s++ {
