@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,7 +80,7 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 	}
 	cfg := filepath.Join(t.TempDir(), "ops-meta.yaml")
 	os.WriteFile(cfg, bytes.Replace(example, []byte(`listen: ":2000"`), []byte(`listen: "`+addr+`"`), 1), 0o644)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.Command(bin, "-c", cfg)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
@@ -101,17 +103,49 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	resp, err := http.Post("http://"+addr+"/heartbeat", "application/json", strings.NewReader(`{"hostname":"h1","realAgents":[]}`))
-	if err != nil {
-		t.Fatal(err)
+	beat := func() string {
+		t.Helper()
+		resp, err := http.Post("http://"+addr+"/heartbeat", "application/json", strings.NewReader(`{"hostname":"h1","realAgents":[]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("heartbeat %d %s", resp.StatusCode, body.String())
+		}
+		return body.String()
 	}
-	var body bytes.Buffer
-	body.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(body.String(), `"name":"kestrel-agent"`) {
-		t.Fatalf("heartbeat %d %s", resp.StatusCode, body.String())
+	if b := beat(); !strings.Contains(b, `"name":"kestrel-agent"`) || !strings.Contains(b, `"version":"0.1.0"`) {
+		t.Fatalf("heartbeat %s", b)
 	}
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not seen; logs:\n%s", what, logs.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// SIGHUP reloads the file: the desired version changes.
+	cur, _ := os.ReadFile(cfg)
+	good := bytes.Replace(cur, []byte("version: 0.1.0"), []byte("version: 0.2.0"), 1)
+	os.WriteFile(cfg, good, 0o644)
 	cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil("desired 0.2.0 after SIGHUP", func() bool { return strings.Contains(beat(), `"version":"0.2.0"`) })
+	// A bad file keeps the old config and the log says why (file and field).
+	os.WriteFile(cfg, append(good, []byte("\nno_such_key: 1\n")...), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil("failed reload logged", func() bool {
+		l := logs.String()
+		return strings.Contains(l, "config reload failed") && strings.Contains(l, "no_such_key") && strings.Contains(l, filepath.Base(cfg))
+	})
+	if b := beat(); !strings.Contains(b, `"version":"0.2.0"`) {
+		t.Fatalf("a bad file must keep the old config: %s", b)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -125,3 +159,23 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 		t.Fatalf("logs: %s", logs.String())
 	}
 }
+
+// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)

@@ -191,6 +191,31 @@ func TestMigrations(t *testing.T) {
 	if err := m1.DB().QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("schema_version rows %d: %v", n, err)
 	}
+	// A database at version 1 (before the indexes) is migrated to the
+	// current version, keeping its data.
+	if err := m1.RecordHeartbeat(ctx, store.Host{Name: "old-host", LastSeen: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{`DROP INDEX hosts_last_seen ON hosts`, `DROP INDEX rollouts_agent ON rollouts`, `UPDATE schema_version SET version = 1`} {
+		if _, err := m1.DB().Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m3, err := store.OpenMySQL(ctx, dsn, 2)
+	if err != nil {
+		t.Fatalf("migrating from version 1: %v", err)
+	}
+	if v, err := m3.Version(ctx); err != nil || v != store.SchemaVersion() {
+		t.Fatalf("after migration from 1: version %d: %v", v, err)
+	}
+	var idx int
+	if err := m3.DB().QueryRow(`SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() AND index_name IN ('hosts_last_seen', 'rollouts_agent')`).Scan(&idx); err != nil || idx == 0 {
+		t.Fatalf("migration 2 did not create the indexes (%d rows): %v", idx, err)
+	}
+	if _, ok, err := m3.Host(ctx, "old-host"); !ok || err != nil {
+		t.Fatalf("data lost by the migration: %v %v", ok, err)
+	}
+	m3.Close()
 	if _, err := m1.DB().Exec(`UPDATE schema_version SET version = 999`); err != nil {
 		t.Fatal(err)
 	}
