@@ -145,6 +145,17 @@ func (m *Manager) Apply(ctx context.Context, d proto.DesiredAgent) (Result, erro
 	}
 	if st.FailedVersion == d.Version {
 		log.Debug("desired version failed before, not retrying until the desired version changes", "version", d.Version)
+		// The version it was rolled back to keeps running meanwhile.
+		if active != "" {
+			dir := m.Layout.VersionDir(d.Name, active)
+			if m.Control.Status(ctx, dir) != proto.AgentStarted {
+				log.Info("starting agent", "version", active, "reason", "rolled back from a failed version, status is not started", "failed", d.Version)
+				if _, err := m.Control.Run(ctx, dir, "start"); err != nil {
+					return ResultError, fmt.Errorf("cannot start %s %s: %w", d.Name, active, err)
+				}
+				return ResultStarted, nil
+			}
+		}
 		return ResultSkipped, nil
 	}
 

@@ -267,6 +267,20 @@ func TestUnhealthyRollsBackAndIsNotRetried(t *testing.T) {
 		if e.srv.gets.Load() != gets {
 			t.Fatal("failed version downloaded again")
 		}
+		// Meanwhile the version it was rolled back to is kept running.
+		if _, err := e.m.Control.Run(context.Background(), e.m.Layout.VersionDir("agent", "1.0"), "stop"); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := e.apply(d); r != ResultStarted || err != nil {
+			t.Fatalf("failed version desired, 1.0 stopped: %s %v, want 1.0 started again", r, err)
+		}
+		e.whole("1.0")
+		if st := e.m.Layout.State("agent"); st.FailedVersion != tc.version || st.Error == "" {
+			t.Fatalf("restart of 1.0 forgot the failure: %+v", st)
+		}
+		if e.srv.gets.Load() != gets {
+			t.Fatal("failed version downloaded again")
+		}
 		// Desiring the running version clears the failure.
 		if r, _ := e.apply(d1); r != ResultNothing {
 			t.Fatalf("back to 1.0: %s", r)
