@@ -63,7 +63,7 @@ func run() int {
 	defer stop()
 
 	met := metrics.New()
-	nc, err := natsconn.Connect(cfg.NATS, binary, log)
+	nc, err := natsconn.Connect(cfg.NATS, binary, log, func(kind string) { met.NATSAsyncErrors.WithLabelValues(kind).Inc() })
 	if err != nil {
 		log.Error("cannot connect to nats", "err", err)
 		return 1

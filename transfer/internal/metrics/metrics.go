@@ -72,6 +72,8 @@ type Metrics struct {
 	RingMembers       prometheus.Gauge
 	MembershipChanges *prometheus.CounterVec
 	FetchPaused       prometheus.Gauge
+
+	NATSAsyncErrors *prometheus.CounterVec
 }
 
 // New registers every metric on a new registry, with the Go and process
@@ -101,6 +103,10 @@ func New() *Metrics {
 	m.RingMembers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_members", Help: "Judges in the ring."})
 	m.MembershipChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_membership_changes_total", Help: "Judges joining or leaving the ring, by reason."}, []string{"reason"})
 	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive."})
+	m.NATSAsyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_nats_async_errors_total", Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."}, []string{"kind"})
+	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
+	m.NATSAsyncErrors.WithLabelValues("other")
+	f(m.NATSAsyncErrors)
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.MemberMsgsDropped, m.JudgeRequestDuration,
 		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.RingMembers, m.MembershipChanges, m.FetchPaused} {

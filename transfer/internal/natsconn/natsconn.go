@@ -5,18 +5,35 @@ package natsconn
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ratelog"
 	"github.com/nats-io/nats.go"
 )
 
+// AsyncErrorKind names an asynchronous NATS error for the metric label:
+// "slow_consumer" (the client dropped messages of a subscription whose
+// pending limit was reached: fetched ingest messages are redelivered after
+// ack_wait, dropped judge replies end in a retried request) or "other".
+func AsyncErrorKind(err error) string {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		return "slow_consumer"
+	}
+	return "other"
+}
+
 // Options returns the connection options for c: reconnect forever, start
-// even when NATS is not up yet, log connection changes.
-func Options(c config.NATS, name string, log *slog.Logger) ([]nats.Option, error) {
+// even when NATS is not up yet, log connection changes. onAsyncError, when
+// not nil, is called with the kind of every asynchronous error (it counts
+// them); the log line is rate-limited per kind.
+func Options(c config.NATS, name string, log *slog.Logger, onAsyncError func(kind string)) ([]nats.Option, error) {
+	rl := ratelog.New(10 * time.Second)
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -26,11 +43,18 @@ func Options(c config.NATS, name string, log *slog.Logger) ([]nats.Option, error
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subj := ""
-			if sub != nil {
-				subj = sub.Subject
+			kind := AsyncErrorKind(err)
+			if onAsyncError != nil {
+				onAsyncError(kind)
 			}
-			log.Warn("nats async error", "subject", subj, "err", err)
+			if suppressed, ok := rl.Allow(kind); ok {
+				subj, dropped := "", 0
+				if sub != nil {
+					subj = sub.Subject
+					dropped, _ = sub.Dropped()
+				}
+				log.Warn("nats async error", "kind", kind, "subject", subj, "dropped", dropped, "err", err, "suppressed", suppressed)
+			}
 		}),
 	}
 	switch {
@@ -72,9 +96,9 @@ func Options(c config.NATS, name string, log *slog.Logger) ([]nats.Option, error
 	return opts, nil
 }
 
-// Connect connects to the configured servers.
-func Connect(c config.NATS, name string, log *slog.Logger) (*nats.Conn, error) {
-	opts, err := Options(c, name, log)
+// Connect connects to the configured servers (see Options).
+func Connect(c config.NATS, name string, log *slog.Logger, onAsyncError func(kind string)) (*nats.Conn, error) {
+	opts, err := Options(c, name, log, onAsyncError)
 	if err != nil {
 		return nil, err
 	}
