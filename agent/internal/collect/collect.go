@@ -130,6 +130,10 @@ func (c *Collector) Collect(ctx context.Context, ts int64) []proto.Point {
 			add("cpu.softirq", r.Softirq)
 			add("cpu.steal", r.Steal)
 			add("cpu.guest", r.Guest)
+		} else {
+			// A counter went backwards (or no time passed): the rates of
+			// this interval cannot be computed; count and log it.
+			c.fail(SourceCPU, errCPUInterval)
 		}
 	}
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -222,4 +223,25 @@ func TestRunAlignedTicks(t *testing.T) {
 			}
 		}
 	})
+}
+
+// CPU counters that go backwards (a reset) cannot give rates: the step has
+// no cpu.* points, and the skip is counted as a cpu collect error.
+func TestCPUCounterResetIsCounted(t *testing.T) {
+	c, m := newCollector(t, nil)
+	c.prevCPU = &cpu.TimesStat{User: 1e12, System: 1e12, Idle: 1e12}
+	before := testutil.ToFloat64(m.Errors.WithLabelValues(SourceCPU))
+	pts := c.Collect(context.Background(), 60)
+	for _, p := range pts {
+		if strings.HasPrefix(p.Metric, "cpu.") {
+			t.Fatalf("collection after a counter reset produced %s", p.Metric)
+		}
+	}
+	if got := testutil.ToFloat64(m.Errors.WithLabelValues(SourceCPU)) - before; got != 1 {
+		t.Fatalf("cpu collect errors grew by %v, want 1", got)
+	}
+	// The next interval starts from the new snapshot and has rates again.
+	if c.prevCPU == nil || c.prevCPU.User >= 1e12 {
+		t.Fatalf("the reset snapshot was not replaced")
+	}
 }
