@@ -113,7 +113,8 @@ func checkKeys(t *testing.T, what string, m map[string]any, want map[string]any)
 }
 
 func TestAlarmEventsInRedis(t *testing.T) {
-	c := startCluster(t, clusterSpec{transfers: 1, judges: 1, rules: alarmRules})
+	c := startCluster(t, clusterSpec{transfers: 2, judges: 2, rules: alarmRules})
+	c.waitJudgesInRings(t)
 	base := proto.AlignTimestamp(time.Now().Unix(), 60) - 600
 
 	// Expression: three points above 90, one minute apart.

@@ -36,13 +36,7 @@ func TestNoLossNoDuplicatesUnderJudgeCrash(t *testing.T) {
 	c := startCluster(t, clusterSpec{transfers: 2, judges: 2, rules: seqRules})
 	// Both transfers must have both judges in their rings, or the crash
 	// would not move any series.
-	for _, tr := range c.transfers {
-		url := "http://" + listenOf(t, c, tr) + "/health"
-		waitFor(t, tr.name+" sees 2 judges", 30*time.Second, func() bool {
-			body := get(url)
-			return strings.Contains(body, "2 judges")
-		}, tr)
-	}
+	c.waitJudgesInRings(t)
 
 	const total = 1200
 	const perPush = 20

@@ -356,3 +356,17 @@ func listenOf(t *testing.T, c *cluster, p *proc) string {
 	}
 	return l
 }
+
+// waitJudgesInRings waits until every transfer has every judge of the
+// cluster in its ring, so that the owner of a series does not change
+// while a test pushes.
+func (c *cluster) waitJudgesInRings(t *testing.T) {
+	t.Helper()
+	want := fmt.Sprintf("%d judges", len(c.judges))
+	for _, tr := range c.transfers {
+		url := "http://" + listenOf(t, c, tr) + "/health"
+		waitFor(t, tr.name+" sees "+want, 30*time.Second, func() bool {
+			return strings.Contains(get(url), want)
+		}, tr)
+	}
+}
