@@ -2,6 +2,7 @@ package proto
 
 import (
 	"encoding/json"
+	"runtime"
 	"strconv"
 	"testing"
 )
@@ -39,6 +40,7 @@ func BenchmarkEncode(b *testing.B) {
 	var e Encoder
 	var out []byte
 	b.ReportAllocs()
+	m0 := mallocs()
 	for b.Loop() {
 		e.Reset()
 		for i := range pts {
@@ -46,7 +48,7 @@ func BenchmarkEncode(b *testing.B) {
 		}
 		out = e.AppendTo(out[:0])
 	}
-	reportPerPoint(b, len(pts))
+	reportPerPoint(b, len(pts), m0)
 	b.ReportMetric(float64(len(out))/float64(len(pts)), "bin-bytes/point")
 	b.ReportMetric(float64(len(jsonBatch(pts)))/float64(len(pts)), "json-bytes/point")
 }
@@ -56,12 +58,13 @@ func BenchmarkDecode(b *testing.B) {
 	buf := EncodeBatch(pts)
 	var d Decoder
 	b.ReportAllocs()
+	m0 := mallocs()
 	for b.Loop() {
 		if _, err := d.Decode(buf); err != nil {
 			b.Fatal(err)
 		}
 	}
-	reportPerPoint(b, len(pts))
+	reportPerPoint(b, len(pts), m0)
 }
 
 // BenchmarkJSONDecode is the Open-Falcon JSON path for the same batch,
@@ -70,6 +73,7 @@ func BenchmarkJSONDecode(b *testing.B) {
 	pts := benchBatch()
 	body := jsonBatch(pts)
 	b.ReportAllocs()
+	m0 := mallocs()
 	for b.Loop() {
 		items, _, _, err := DecodeMetricValues(body)
 		if err != nil {
@@ -81,7 +85,7 @@ func BenchmarkJSONDecode(b *testing.B) {
 			}
 		}
 	}
-	reportPerPoint(b, len(pts))
+	reportPerPoint(b, len(pts), m0)
 }
 
 func BenchmarkSeriesKey(b *testing.B) {
@@ -93,6 +97,16 @@ func BenchmarkSeriesKey(b *testing.B) {
 	}
 }
 
-func reportPerPoint(b *testing.B, n int) {
+// reportPerPoint adds ns/point and allocs/point (heap allocations since
+// m0, over b.N batches of n points).
+func reportPerPoint(b *testing.B, n int, m0 uint64) {
+	allocs := mallocs() - m0
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/point")
+	b.ReportMetric(float64(allocs)/float64(b.N)/float64(n), "allocs/point")
+}
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
 }
