@@ -415,7 +415,14 @@ func (s *shard) evaluate(ctx context.Context, se *series, p *proto.Point, rl []*
 		if !ok {
 			continue
 		}
-		if err := s.judge(ctx, se, p, r, res, s.ts[res.Used-1]); err != nil {
+		// The oldest raw point the function used: its Used-th value, or
+		// for a rate series the older point of its Used-th rate (rates
+		// are stamped with the newer point of their pair).
+		oldest := s.ts[res.Used-1]
+		if se.typ.IsRate() {
+			oldest = se.ring.At(res.Used).TS
+		}
+		if err := s.judge(ctx, se, p, r, res, oldest); err != nil {
 			return err
 		}
 	}

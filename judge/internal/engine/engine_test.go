@@ -333,6 +333,39 @@ func TestRateSeries(t *testing.T) {
 	}
 }
 
+// A rate is computed from two raw points, so the oldest point a function
+// over N rates used is the (N+1)-th newest raw point. A repeat PROBLEM
+// needs every one of them newer than the last event: here the point the
+// first event fired on (180) is still the older half of the oldest rate
+// at 480, so there is no repeat then, only at 540.
+func TestRateSeriesRepeatNeedsFreshPoints(t *testing.T) {
+	r := redistest.Start(t)
+	f := newEngine(t, r.Addr, cpuRules)
+	ctr := func(ts int64, v float64) proto.Point {
+		p := gauge("h", "net.in", ts, v)
+		p.Type = proto.Derive
+		return p
+	}
+	// all(#2) > 10 on rates of 20/s.
+	mustProcess(t, f.e, ctr(60, 0), ctr(120, 1200), ctr(180, 2400))
+	evs := events(t, f.rdb, 5)
+	if len(evs) != 1 || evs[0]["eventTime"] != float64(180) || evs[0]["currentStep"] != float64(1) {
+		t.Fatalf("want the first PROBLEM at 180: %v", evs)
+	}
+	// 480 is min_interval (300 s) after the event, but all(#2) uses the
+	// rates 240→480 and 180→240: raw point 180 was used by the last event.
+	mustProcess(t, f.e, ctr(240, 3600), ctr(480, 3600+20*240))
+	if evs := events(t, f.rdb, 5); len(evs) != 1 {
+		t.Fatalf("repeat PROBLEM reused the point of the last event: %v", evs[len(evs)-1])
+	}
+	// At 540 the raw points used are 540, 480, 240: all fresh.
+	mustProcess(t, f.e, ctr(540, 3600+20*300))
+	evs = events(t, f.rdb, 5)
+	if len(evs) != 2 || evs[1]["currentStep"] != float64(2) || evs[1]["eventTime"] != float64(540) {
+		t.Fatalf("want the repeat at step 2 at 540: %v", evs)
+	}
+}
+
 func TestRedeliveredPointNoDuplicate(t *testing.T) {
 	r := redistest.Start(t)
 	f := newEngine(t, r.Addr, cpuRules)
