@@ -123,7 +123,8 @@ func (a *App) Reload() error {
 }
 
 // Run serves until ctx ends (or the HTTP server fails), then shuts down in
-// order: drain requests, leave, close Redis, close NATS.
+// order: leave, drain requests, finish in-flight work, stop HTTP, close
+// Redis, close NATS.
 func (a *App) Run(ctx context.Context) error {
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
@@ -159,6 +160,12 @@ func (a *App) shutdown(ecancel context.CancelFunc) {
 		}
 		a.log.Info("shutdown step done", "step", name, "took", time.Since(start))
 	}
+	// Leave first: the transfers drop this node from their ring at once
+	// and re-route their unacked points, and no heartbeat follows that
+	// could re-admit it while the subscription drains. Requests already
+	// sent are still answered (or time out and are sent again to the new
+	// owner; the alarm writes are CAS, so nothing is written twice).
+	step("leave", a.svc.Leave)
 	step("drain requests", a.svc.Drain)
 	step("finish in-flight", func(ctx context.Context) error {
 		done := make(chan struct{})
@@ -172,7 +179,6 @@ func (a *App) shutdown(ecancel context.CancelFunc) {
 			return ctx.Err()
 		}
 	})
-	step("leave", a.svc.Leave)
 	step("stop http", a.httpSrv.Shutdown)
 	ecancel()
 	step("close redis", func(context.Context) error { return a.rdb.Close() })

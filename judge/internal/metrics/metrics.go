@@ -32,6 +32,7 @@ type Metrics struct {
 	Heartbeats      prometheus.Counter
 	HeartbeatErrors prometheus.Counter
 	SlowConsumer    prometheus.Counter // slow consumer events on the NATS connection
+	ReplyErrors     prometheus.Counter // replies to transfers that could not be sent
 	ignored         *prometheus.CounterVec
 }
 
@@ -83,6 +84,8 @@ func New() *Metrics {
 	m.HeartbeatErrors = f("kestrel_judge_heartbeat_errors_total", "Membership heartbeats that could not be published.")
 	m.SlowConsumer = f("kestrel_judge_nats_slow_consumer_events_total",
 		"Slow consumer errors on the NATS connection (a subscription's pending limit was hit and messages were dropped; see kestrel_judge_requests_dropped_total).")
+	m.ReplyErrors = f("kestrel_judge_reply_errors_total",
+		"Replies to transfer requests that could not be sent (the transfer's request times out and it sends the points again).")
 	return m
 }
 

@@ -23,8 +23,7 @@ import (
 // errors (a subscription dropped messages) are counted in m and logged at
 // most once per 10 s.
 func Connect(c config.NATS, name string, m *metrics.Metrics, log *slog.Logger) (*nats.Conn, error) {
-	var lastLog atomic.Int64 // unix ns of the last async error logged
-	var suppressed atomic.Int64
+	errLog := newLogLimiter(asyncErrorLogEvery)
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -44,12 +43,9 @@ func Connect(c config.NATS, name string, m *metrics.Metrics, log *slog.Logger) (
 			if errors.Is(err, nats.ErrSlowConsumer) {
 				m.SlowConsumer.Inc()
 			}
-			now := time.Now().UnixNano()
-			if last := lastLog.Load(); now-last < int64(asyncErrorLogEvery) || !lastLog.CompareAndSwap(last, now) {
-				suppressed.Add(1)
-				return
+			if ok, suppressed := errLog.allow(); ok {
+				log.Warn("nats error", "subject", subj, "err", err, "dropped_total", dropped, "suppressed", suppressed)
 			}
-			log.Warn("nats error", "subject", subj, "err", err, "dropped_total", dropped, "suppressed", suppressed.Swap(0))
 		}),
 	}
 	switch {
@@ -80,8 +76,37 @@ func Connect(c config.NATS, name string, m *metrics.Metrics, log *slog.Logger) (
 	return nc, nil
 }
 
-// asyncErrorLogEvery limits the logging of NATS asynchronous errors.
-const asyncErrorLogEvery = 10 * time.Second
+// asyncErrorLogEvery limits the logging of NATS asynchronous errors;
+// replyErrorLogEvery the logging of replies that could not be sent.
+const (
+	asyncErrorLogEvery = 10 * time.Second
+	replyErrorLogEvery = 10 * time.Second
+)
+
+// logLimiter lets one log line through per interval and counts the ones
+// it held back.
+type logLimiter struct {
+	every      int64        // ns
+	last       atomic.Int64 // unix ns of the last line let through
+	suppressed atomic.Int64
+}
+
+func newLogLimiter(every time.Duration) *logLimiter {
+	l := &logLimiter{every: int64(every)}
+	l.last.Store(time.Now().UnixNano() - l.every) // the first line passes
+	return l
+}
+
+// allow reports whether to log now and, if so, how many lines were
+// suppressed since the last one logged.
+func (l *logLimiter) allow() (bool, int64) {
+	now := time.Now().UnixNano()
+	if last := l.last.Load(); now-last < l.every || !l.last.CompareAndSwap(last, now) {
+		l.suppressed.Add(1)
+		return false, 0
+	}
+	return true, l.suppressed.Swap(0)
+}
 
 // Pending limits of the request subscription. The engine applies
 // backpressure itself (Submit blocks while the worker queues are full), so
@@ -114,6 +139,7 @@ type Service struct {
 	sub         *nats.Subscription
 	hbStop      chan struct{}
 	hbDone      chan struct{}
+	replyLog    *logLimiter
 
 	// Pending limits of the request subscription (set before Start).
 	PendingMsgs, PendingBytes int
@@ -122,7 +148,7 @@ type Service struct {
 // New returns a service; Start subscribes and starts the heartbeats.
 func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
 	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano(),
-		PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
+		replyLog: newLogLimiter(replyErrorLogEvery), PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
 }
 
 // Subject returns the request subject.
@@ -172,7 +198,12 @@ func (s *Service) handle(msg *nats.Msg) {
 			reply = proto.JudgeReplyError(err)
 		}
 		if rerr := msg.Respond(reply); rerr != nil {
-			s.log.Warn("cannot reply to transfer", "err", rerr)
+			// The transfer's request times out and it sends the points
+			// again; the alarm writes are idempotent (CAS).
+			s.m.ReplyErrors.Inc()
+			if ok, suppressed := s.replyLog.allow(); ok {
+				s.log.Warn("cannot reply to transfer", "err", rerr, "suppressed", suppressed)
+			}
 		}
 	})
 }
@@ -204,30 +235,36 @@ func (s *Service) beat(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// Drain stops taking requests: the subscription is drained (messages
-// already received are still handled) until ctx ends.
+// Drain stops taking requests: it first leaves (see Leave: no heartbeat
+// may follow, or the transfers, finding no responder, would drop this node
+// and re-admit it on the next beat), then drains the subscription:
+// messages already received are still handled, until ctx ends.
 func (s *Service) Drain(ctx context.Context) error {
+	leaveErr := s.Leave(ctx)
 	s.mu.Lock()
 	sub := s.sub
 	s.mu.Unlock()
 	if sub == nil {
-		return nil
+		return leaveErr
 	}
 	closed := sub.StatusChanged(nats.SubscriptionClosed)
 	if err := sub.Drain(); err != nil {
-		return fmt.Errorf("cannot drain %s: %w", sub.Subject, err)
+		return errors.Join(leaveErr, fmt.Errorf("cannot drain %s: %w", sub.Subject, err))
 	}
 	select {
 	case <-closed:
-		return nil
+		return leaveErr
 	case <-ctx.Done():
 		_ = sub.Unsubscribe()
-		return fmt.Errorf("draining %s: %w", sub.Subject, ctx.Err())
+		return errors.Join(leaveErr, fmt.Errorf("draining %s: %w", sub.Subject, ctx.Err()))
 	}
 }
 
 // Leave stops the heartbeats and publishes a "leave" (flushed), so the
-// transfers take this node out of their ring at once.
+// transfers take this node out of their ring at once and send no more
+// requests to it; requests already sent are still answered (or time out
+// and are sent again to the new owner). It runs once; later calls (and
+// Drain, which calls it first) do nothing more.
 func (s *Service) Leave(ctx context.Context) error {
 	s.mu.Lock()
 	stop, done := s.hbStop, s.hbDone
@@ -241,7 +278,11 @@ func (s *Service) Leave(ctx context.Context) error {
 	if err := s.publish(proto.MemberLeave); err != nil {
 		return fmt.Errorf("cannot publish leave: %w", err)
 	}
-	if err := s.nc.FlushWithContext(ctx); err != nil {
+	flush := s.nc.Flush // its own timeout when ctx has no deadline
+	if _, ok := ctx.Deadline(); ok {
+		flush = func() error { return s.nc.FlushWithContext(ctx) }
+	}
+	if err := flush(); err != nil {
 		return fmt.Errorf("cannot flush leave: %w", err)
 	}
 	return nil
