@@ -11,18 +11,21 @@ import (
 )
 
 // memMsg is an in-memory stand-in for a JetStream message, used only where
-// no broker is involved: the benchmark and fuzz test of the routing path.
+// no broker is involved: the benchmark, the fuzz test of the routing path
+// and the message-operation failure test. With fail set, every operation
+// is counted and returns fail.
 type memMsg struct {
 	data                          []byte
 	acks, naks, terms, inProgress int
+	fail                          error
 }
 
 func (m *memMsg) Data() []byte                     { return m.data }
-func (m *memMsg) Ack() error                       { m.acks++; return nil }
-func (m *memMsg) Nak() error                       { m.naks++; return nil }
-func (m *memMsg) NakWithDelay(time.Duration) error { m.naks++; return nil }
-func (m *memMsg) InProgress() error                { m.inProgress++; return nil }
-func (m *memMsg) Term() error                      { m.terms++; return nil }
+func (m *memMsg) Ack() error                       { m.acks++; return m.fail }
+func (m *memMsg) Nak() error                       { m.naks++; return m.fail }
+func (m *memMsg) NakWithDelay(time.Duration) error { m.naks++; return m.fail }
+func (m *memMsg) InProgress() error                { m.inProgress++; return m.fail }
+func (m *memMsg) Term() error                      { m.terms++; return m.fail }
 
 // localEngine returns an engine over a ring of judges that never sends:
 // replyAll plays the judges' +OK replies in the loop goroutine.

@@ -200,8 +200,11 @@ func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 			case e.in <- m:
 			case <-ctx.Done():
 				// Not routed: hand it back for another transfer.
-				_ = m.Nak()
-				e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Inc()
+				if err := m.Nak(); err != nil {
+					e.msgOpFailed(metrics.OpNak, err)
+				} else {
+					e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Inc()
+				}
 			}
 		}
 		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
@@ -229,15 +232,21 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 	pts, err := e.dec.Decode(msg.Data())
 	if err != nil {
 		if proto.IsVersionError(err) {
-			_ = msg.NakWithDelay(e.cfg.NakDelay)
-			e.met.MessagesNaked.WithLabelValues(metrics.NakVersion).Inc()
+			if err := msg.NakWithDelay(e.cfg.NakDelay); err != nil {
+				e.msgOpFailed(metrics.OpNak, err)
+			} else {
+				e.met.MessagesNaked.WithLabelValues(metrics.NakVersion).Inc()
+			}
 			if n, ok := e.rl.Allow("version"); ok {
 				e.log.Warn("batch from a newer codec: nak for redelivery to an upgraded transfer", "err", err, "delay", e.cfg.NakDelay, "suppressed", n)
 			}
 			return
 		}
-		_ = msg.Term()
-		e.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed).Inc()
+		if err := msg.Term(); err != nil {
+			e.msgOpFailed(metrics.OpTerm, err)
+		} else {
+			e.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed).Inc()
+		}
 		if n, ok := e.rl.Allow("malformed"); ok {
 			e.log.Warn("malformed batch terminated", "err", err, "suppressed", n)
 		}
@@ -516,12 +525,20 @@ func (e *Engine) pointDone(r ref) {
 
 func (e *Engine) ack(m *inMsg) {
 	if err := m.msg.Ack(); err != nil {
-		if n, ok := e.rl.Allow("ack"); ok {
-			e.log.Warn("ack failed: message will be redelivered", "err", err, "suppressed", n)
-		}
+		e.msgOpFailed(metrics.OpAck, err)
 		return
 	}
 	e.met.MessagesAcked.Inc()
+}
+
+// msgOpFailed counts a failed Ack/Nak/Term/InProgress and logs it at most
+// once per 10 s per op. JetStream redelivers such a message after ack_wait
+// (at-least-once), so nothing is lost, but the judge may see it twice.
+func (e *Engine) msgOpFailed(op string, err error) {
+	e.met.MsgOpError[op].Inc()
+	if n, ok := e.rl.Allow("msg_op:" + op); ok {
+		e.log.Warn("message operation failed: jetstream redelivers the message after ack_wait", "op", op, "err", err, "suppressed", n)
+	}
 }
 
 // markProgress tells JetStream that messages still waiting on judges are
@@ -533,9 +550,7 @@ func (e *Engine) markProgress(now time.Time) {
 		}
 		m.lastMark = now
 		if err := m.msg.InProgress(); err != nil {
-			if n, ok := e.rl.Allow("progress"); ok {
-				e.log.Warn("cannot mark message in progress", "err", err, "suppressed", n)
-			}
+			e.msgOpFailed(metrics.OpInProgress, err)
 			continue
 		}
 		e.met.ProgressMarks.Inc()
@@ -549,8 +564,11 @@ func (e *Engine) shutdown() {
 	for {
 		select {
 		case m := <-e.in:
-			_ = m.Nak()
-			naked++
+			if err := m.Nak(); err != nil {
+				e.msgOpFailed(metrics.OpNak, err)
+			} else {
+				naked++
+			}
 			continue
 		default:
 		}
@@ -570,8 +588,11 @@ wait:
 		}
 	}
 	for m := e.head; m != nil; m = m.next {
-		_ = m.msg.Nak()
-		naked++
+		if err := m.msg.Nak(); err != nil {
+			e.msgOpFailed(metrics.OpNak, err)
+		} else {
+			naked++
+		}
 	}
 	e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Add(float64(naked))
 	if naked > 0 || e.inflight > 0 {

@@ -5,6 +5,12 @@
 // re-admitted by a heartbeat only after RejoinHold, so a flapping judge
 // does not move series back and forth.
 //
+// A judge that is out of the ring and has sent no message at all for
+// PruneAfter (max(1m, 10 × max(Timeout, RejoinHold))) is forgotten, so
+// entries of departed node ids (a judge restarted under a new hostname)
+// do not accumulate. Until then its entry keeps the rejoin hold and the
+// stale-incarnation check; any message, even a stale one, keeps it.
+//
 // The ring is an immutable snapshot rebuilt on every change and swapped
 // atomically; readers never lock.
 package membership
@@ -19,6 +25,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ratelog"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
 	"github.com/nats-io/nats.go"
 )
@@ -31,9 +38,16 @@ type Config struct {
 	Ring         ring.Config
 }
 
+// PruneAfter returns how long a departed judge's entry is kept after its
+// last message: max(1m, 10 × max(timeout, rejoinHold)).
+func PruneAfter(timeout, rejoinHold time.Duration) time.Duration {
+	return max(time.Minute, 10*max(timeout, rejoinHold))
+}
+
 type node struct {
 	alive       bool
 	lastBeat    time.Time
+	lastSeen    time.Time // last message of any kind, stale ones included
 	leftAt      time.Time
 	incarnation int64
 	timeouts    int
@@ -41,9 +55,11 @@ type node struct {
 
 // Membership is safe for concurrent use.
 type Membership struct {
-	cfg Config
-	log *slog.Logger
-	met *metrics.Metrics
+	cfg        Config
+	pruneAfter time.Duration
+	log        *slog.Logger
+	rl         *ratelog.Limiter
+	met        *metrics.Metrics
 
 	mu      sync.Mutex
 	nodes   map[string]*node
@@ -61,8 +77,14 @@ func New(cfg Config, log *slog.Logger, met *metrics.Metrics) (*Membership, error
 	if cfg.SuspectAfter <= 0 {
 		return nil, fmt.Errorf("membership: suspect_after must be > 0")
 	}
-	m := &Membership{cfg: cfg, log: log, met: met, nodes: make(map[string]*node), changed: make(chan struct{})}
+	m := &Membership{cfg: cfg, pruneAfter: PruneAfter(cfg.Timeout, cfg.RejoinHold), log: log, rl: ratelog.New(10 * time.Second),
+		met: met, nodes: make(map[string]*node), changed: make(chan struct{})}
 	m.ring.Store(r)
+	// Every transfer must use the same ring shape: export it so operators
+	// can alert when transfers disagree.
+	met.SetRingConfig(cfg.Ring.PartitionCount, cfg.Ring.ReplicationFactor, cfg.Ring.Load)
+	log.Info("ring config (must be identical on every transfer)", "partition_count", cfg.Ring.PartitionCount,
+		"replication_factor", cfg.Ring.ReplicationFactor, "load", cfg.Ring.Load)
 	return m, nil
 }
 
@@ -136,6 +158,7 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 		st = &node{}
 		m.nodes[msg.Node] = st
 	}
+	st.lastSeen = now
 	if msg.Incarnation < st.incarnation {
 		m.met.MemberMsgsDropped.WithLabelValues(metrics.StaleMemberMsg).Inc()
 		return // from a process that has since restarted
@@ -160,7 +183,8 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 	}
 }
 
-// Expire removes judges whose last heartbeat is older than Timeout.
+// Expire removes judges whose last heartbeat is older than Timeout, and
+// forgets judges out of the ring that sent nothing for PruneAfter.
 func (m *Membership) Expire(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -169,6 +193,20 @@ func (m *Membership) Expire(now time.Time) {
 			m.leave(name, st, now, metrics.ChangeTimeout)
 		}
 	}
+	for name, st := range m.nodes {
+		if !st.alive && now.Sub(st.lastSeen) >= m.pruneAfter && now.Sub(st.leftAt) >= m.pruneAfter {
+			delete(m.nodes, name)
+			m.log.Info("forgot departed judge", "node", name, "silent_for", now.Sub(st.lastSeen).Round(time.Second))
+		}
+	}
+}
+
+// Known returns how many judges membership tracks (in the ring or not yet
+// forgotten).
+func (m *Membership) Known() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.nodes)
 }
 
 // NoResponders takes node out at once: nobody serves its subject.
@@ -207,18 +245,24 @@ func (m *Membership) RequestOK(name string) {
 	}
 }
 
+// HandleData decodes and applies one raw member message; a message that
+// does not decode is counted and logged (at most once per 10 s).
+func (m *Membership) HandleData(data []byte, now time.Time) {
+	mm, err := proto.DecodeMemberMsg(data)
+	if err != nil {
+		m.met.MemberMsgsDropped.WithLabelValues(metrics.BadMemberMsg).Inc()
+		if n, ok := m.rl.Allow(metrics.BadMemberMsg); ok {
+			m.log.Warn("bad member message dropped", "err", err, "bytes", len(data), "suppressed", n)
+		}
+		return
+	}
+	m.Handle(mm, now)
+}
+
 // Run subscribes to the members subject and expires silent judges until
 // ctx ends.
 func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) error {
-	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) {
-		mm, err := proto.DecodeMemberMsg(msg.Data)
-		if err != nil {
-			m.met.MemberMsgsDropped.WithLabelValues(metrics.BadMemberMsg).Inc()
-			m.log.Debug("bad member message", "err", err)
-			return
-		}
-		m.Handle(mm, time.Now())
-	})
+	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) { m.HandleData(msg.Data, time.Now()) })
 	if err != nil {
 		return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
 	}

@@ -3,6 +3,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -43,6 +45,14 @@ const (
 	FetchErrorLabel = "fetch_error"
 )
 
+// Message operations (label values of MsgOpErrors).
+const (
+	OpAck        = "ack"
+	OpNak        = "nak"
+	OpTerm       = "term"
+	OpInProgress = "in_progress"
+)
+
 // Metrics are every metric the transfer exports.
 type Metrics struct {
 	Registry *prometheus.Registry
@@ -74,6 +84,15 @@ type Metrics struct {
 	FetchPaused       prometheus.Gauge
 
 	NATSAsyncErrors *prometheus.CounterVec
+
+	// MsgOpErrors counts failed Ack/Nak/Term/InProgress calls on ingest
+	// messages, by op; MsgOpError holds its pre-created children.
+	MsgOpErrors *prometheus.CounterVec
+	MsgOpError  map[string]prometheus.Counter
+
+	// RingConfig is 1 for the ring parameters this transfer uses, so
+	// operators can alert when transfers disagree.
+	RingConfig *prometheus.GaugeVec
 }
 
 // New registers every metric on a new registry, with the Go and process
@@ -107,6 +126,14 @@ func New() *Metrics {
 	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
 	m.NATSAsyncErrors.WithLabelValues("other")
 	f(m.NATSAsyncErrors)
+	m.MsgOpErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_msg_op_errors_total", Help: "Ack, Nak, Term and InProgress calls on ingest messages that failed, by op (the message is redelivered after ack_wait)."}, []string{"op"})
+	m.MsgOpError = make(map[string]prometheus.Counter)
+	for _, op := range []string{OpAck, OpNak, OpTerm, OpInProgress} {
+		m.MsgOpError[op] = m.MsgOpErrors.WithLabelValues(op)
+	}
+	f(m.MsgOpErrors)
+	m.RingConfig = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config", Help: "1 for the consistent hash ring parameters in use; they must be identical on every transfer."}, []string{"partition_count", "replication_factor", "load"})
+	f(m.RingConfig)
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.MemberMsgsDropped, m.JudgeRequestDuration,
 		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.RingMembers, m.MembershipChanges, m.FetchPaused} {
@@ -133,6 +160,12 @@ func New() *Metrics {
 	m.MemberMsgsDropped.WithLabelValues(BadMemberMsg)
 	m.MemberMsgsDropped.WithLabelValues(StaleMemberMsg)
 	return m
+}
+
+// SetRingConfig exports the ring parameters in use (one series, value 1).
+func (m *Metrics) SetRingConfig(partitionCount, replicationFactor int, load float64) {
+	m.RingConfig.Reset()
+	m.RingConfig.WithLabelValues(strconv.Itoa(partitionCount), strconv.Itoa(replicationFactor), strconv.FormatFloat(load, 'g', -1, 64)).Set(1)
 }
 
 // RejectedCounter returns the counter of reason r.
