@@ -7,6 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -18,30 +19,39 @@ import (
 
 var version = "dev"
 
-func main() { os.Exit(run()) }
+const binary = "kestrel-judge"
 
-func run() int {
-	cfgPath := flag.String("c", "judge.yaml", "config file")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	level := flag.String("log.level", "", "override log.level (debug|info|warn|error)")
-	flag.Parse()
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run parses args with its own flag set (no globals, so it can run more
+// than once) and returns the exit code: 0 stopped cleanly, 1 failed, 2
+// bad flags or config.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "judge.yaml", "config file")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	level := fs.String("log.level", "", "override log.level (debug|info|warn|error)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	if *showVersion {
-		fmt.Printf("kestrel-judge %s\n", version)
+		fmt.Fprintf(stdout, "%s %s\n", binary, version)
 		return 0
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kestrel-judge:", err)
+		fmt.Fprintln(stderr, binary+":", err)
 		return 2
 	}
 	if *level != "" {
 		cfg.Log.Level = *level
 		if err := cfg.Validate(); err != nil {
-			fmt.Fprintln(os.Stderr, "kestrel-judge: -log.level:", err)
+			fmt.Fprintln(stderr, binary+": -log.level:", err)
 			return 2
 		}
 	}
-	log := newLogger(cfg.Log)
+	log := newLogger(cfg.Log, stderr)
 	a, err := app.New(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -71,12 +81,12 @@ func run() int {
 	return 0
 }
 
-func newLogger(c config.Log) *slog.Logger {
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: lv}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
