@@ -126,6 +126,11 @@ func TestNoJudgePausesFetching(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
+	// The consumer's pending count can trail the publish acks on a loaded
+	// machine: wait for all 5 to be counted. Fetching would take them out
+	// of NumPending for good (into NumAckPending), so 5 is only reached
+	// when nothing was fetched.
+	waitFor(t, "5 messages pending on the consumer", 5*time.Second, func() bool { return h.consumerInfo().NumPending == 5 })
 	if info := h.consumerInfo(); info.NumPending != 5 || info.NumAckPending != 0 {
 		t.Fatalf("with no judge: pending %d ack pending %d, want 5 and 0 (nothing fetched)", info.NumPending, info.NumAckPending)
 	}
