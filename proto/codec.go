@@ -239,6 +239,27 @@ func PeekVersion(b []byte) (uint8, error) {
 	return b[2], nil
 }
 
+// BatchLen returns the number of points a batch holds, read from its
+// header without decoding it; a *VersionError for a newer batch, an error
+// wrapping ErrMalformed for anything that is not a batch.
+func BatchLen(b []byte) (int, error) {
+	v, err := PeekVersion(b)
+	if err != nil {
+		return 0, err
+	}
+	if v != CodecVersion {
+		if v > CodecVersion {
+			return 0, &VersionError{Version: v}
+		}
+		return 0, fmt.Errorf("%w: unknown version %d", ErrMalformed, v)
+	}
+	n, k := binary.Uvarint(b[headerLen:])
+	if k <= 0 || n > uint64(len(b))/7 {
+		return 0, fmt.Errorf("%w: bad point count", ErrMalformed)
+	}
+	return int(n), nil
+}
+
 // Decode decodes b. The returned slice and the points' tag slices are
 // owned by the decoder and reused by the next call.
 func (d *Decoder) Decode(b []byte) ([]Point, error) {

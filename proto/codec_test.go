@@ -39,6 +39,26 @@ func TestBatchRoundTrip(t *testing.T) {
 	}
 }
 
+func TestBatchLen(t *testing.T) {
+	for _, n := range []int{0, 1, 7, 300} {
+		pts := make([]Point, n)
+		for i := range pts {
+			pts[i] = Point{Endpoint: "h", Metric: "m", Step: 60, Timestamp: int64(i)}
+		}
+		if got, err := BatchLen(EncodeBatch(pts)); err != nil || got != n {
+			t.Errorf("BatchLen of %d points = %d, %v", n, got, err)
+		}
+	}
+	if _, err := BatchLen([]byte{0xCE, 0x57, CodecVersion + 1, 1}); !IsVersionError(err) {
+		t.Errorf("newer batch: %v", err)
+	}
+	for _, b := range [][]byte{nil, []byte("nope"), {0xCE, 0x57, 1}, {0xCE, 0x57, 1, 0xFF, 0xFF, 0x03}} {
+		if _, err := BatchLen(b); !errors.Is(err, ErrMalformed) {
+			t.Errorf("BatchLen(%x) = %v, want ErrMalformed", b, err)
+		}
+	}
+}
+
 func TestEmptyBatch(t *testing.T) {
 	got, err := DecodeBatch(EncodeBatch(nil))
 	if err != nil || len(got) != 0 {

@@ -15,7 +15,6 @@ package publish
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -166,17 +165,14 @@ func (p *Publisher) split(points []proto.Point) ([]*batch, error) {
 	return out, nil
 }
 
-// batchCount reads the point count of a version-1 batch header (magic,
-// version, uvarint count).
+// batchCount returns the point count of a batch this agent encoded (0 for
+// anything unreadable, which cannot happen for our own batches).
 func batchCount(b []byte) int {
-	if v, err := proto.PeekVersion(b); err != nil || v != proto.CodecVersion {
+	n, err := proto.BatchLen(b)
+	if err != nil {
 		return 0
 	}
-	n, k := binary.Uvarint(b[3:])
-	if k <= 0 {
-		return 0
-	}
-	return int(n)
+	return n
 }
 
 // Enqueue queues collected points (one step) for publishing. When the
