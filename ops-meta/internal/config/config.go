@@ -104,6 +104,51 @@ type Override struct {
 	AgentSpec `yaml:",inline"`
 }
 
+// Cmd values of an AgentSpec.
+const (
+	CmdStart = "start"
+	CmdStop  = "stop"
+)
+
+// SpecFor returns the agent's effective spec for a host, ignoring rollouts:
+// the default merged with the last override whose prefix matches the
+// hostname (the override's empty fields inherit the default); the default
+// when none matches.
+func (a *Agent) SpecFor(hostname string) AgentSpec {
+	spec := a.Default
+	for _, o := range a.Others {
+		if strings.HasPrefix(hostname, o.Prefix) {
+			spec = merge(a.Default, o.AgentSpec)
+		}
+	}
+	return spec
+}
+
+// Stopped reports whether the host's effective spec keeps the agent stopped
+// (cmd stop). Such a host stays out of the agent's rollouts.
+func (a *Agent) Stopped(hostname string) bool {
+	return a.SpecFor(hostname).Cmd == CmdStop
+}
+
+func merge(s AgentSpec, o AgentSpec) AgentSpec {
+	if o.Version != "" {
+		s.Version = o.Version
+	}
+	if o.Tarball != "" {
+		s.Tarball = o.Tarball
+	}
+	if o.Md5 != "" {
+		s.Md5 = o.Md5
+	}
+	if o.Cmd != "" {
+		s.Cmd = o.Cmd
+	}
+	if o.Health != nil {
+		s.Health = o.Health
+	}
+	return s
+}
+
 // Health is the check the updater runs before keeping a version.
 type Health struct {
 	HTTP    string `yaml:"http"`

@@ -117,3 +117,32 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSpecFor(t *testing.T) {
+	h := &Health{HTTP: "http://127.0.0.1:1988/health", Timeout: 5}
+	a := &Agent{
+		Default: AgentSpec{Name: "a", Version: "1.0.0", Tarball: "http://t/a", Cmd: CmdStart},
+		Others: []Override{
+			{Prefix: "db", AgentSpec: AgentSpec{Cmd: CmdStop}},
+			{Prefix: "db-mirror", AgentSpec: AgentSpec{Tarball: "http://mirror/a", Health: h}},
+		},
+	}
+	for _, c := range []struct {
+		host, version, tarball, cmd string
+		health                      bool
+	}{
+		{"web-1", "1.0.0", "http://t/a", CmdStart, false},
+		{"db-1", "1.0.0", "http://t/a", CmdStop, false},
+		// last match wins, its empty fields inherit the default (not the
+		// earlier match): db-mirror is started.
+		{"db-mirror-1", "1.0.0", "http://mirror/a", CmdStart, true},
+	} {
+		s := a.SpecFor(c.host)
+		if s.Version != c.version || s.Tarball != c.tarball || s.Cmd != c.cmd || (s.Health != nil) != c.health {
+			t.Errorf("%s: %+v", c.host, s)
+		}
+		if a.Stopped(c.host) != (c.cmd == CmdStop) {
+			t.Errorf("%s: Stopped %v", c.host, a.Stopped(c.host))
+		}
+	}
+}

@@ -128,7 +128,31 @@ func Fleet(hosts []store.Host, now time.Time, staleAfter time.Duration) []store.
 	return out
 }
 
-// Compute returns the progress of r over the fleet at now.
+// Accounted returns the hosts of the fleet that count in a rollout of agent
+// a: every host except those whose effective spec under the config (default
+// merged with the matching override, see config.Agent.SpecFor) is cmd stop.
+// An operator keeps the agent stopped on those hosts; the rollout does not
+// start it (the heartbeat keeps telling them stop), so they never report the
+// new version started and must not count: they are in no wave's host set,
+// never fail, and never block promotion or completion. a is the agent as
+// configured in the caller's current config (nil: the agent is not
+// configured; nobody is left out). Pass the same config the heartbeat
+// handler answers with.
+func Accounted(fleet []store.Host, a *config.Agent) []store.Host {
+	if a == nil {
+		return fleet
+	}
+	out := make([]store.Host, 0, len(fleet))
+	for _, h := range fleet {
+		if !a.Stopped(h.Name) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Compute returns the progress of r over the fleet at now. The fleet is the
+// accounted one (see Accounted).
 func Compute(r *store.Rollout, fleet []store.Host, now time.Time) Progress {
 	p := Progress{Waves: make([]WaveProgress, len(r.Waves)), Hosts: make([]HostState, 0, len(fleet))}
 	for i, w := range r.Waves {
@@ -197,7 +221,8 @@ const (
 // Evaluate advances a running rollout: halt when a promoted wave's failed
 // hosts reach its threshold, otherwise promote (or complete) once every host
 // of the promoted waves has been healthy for the soak time. It changes r in
-// place and returns what happened.
+// place and returns what happened. The fleet is the accounted one (see
+// Accounted).
 func Evaluate(r *store.Rollout, fleet []store.Host, now time.Time) (Outcome, Progress) {
 	p := Compute(r, fleet, now)
 	if r.Status != store.Running {

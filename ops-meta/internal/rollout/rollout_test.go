@@ -264,3 +264,79 @@ func TestFleetDropsStale(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// A host whose effective spec is cmd stop is kept stopped by the operator:
+// it is left out of the rollout's accounting, so it never fails the
+// rollout and never blocks promotion or completion.
+func TestStoppedHostsLeftOut(t *testing.T) {
+	t0 := time.Unix(1700000000, 0)
+	r := newRollout(t0)
+	agent := &config.Agent{
+		Default: config.AgentSpec{Name: "ag", Version: "1.0", Cmd: config.CmdStart},
+		Others: []config.Override{
+			{Prefix: "parked", AgentSpec: config.AgentSpec{Cmd: config.CmdStop}},
+			{Prefix: "parked-on", AgentSpec: config.AgentSpec{Version: "0.9"}}, // last match wins: not stopped
+			{Prefix: "mirror", AgentSpec: config.AgentSpec{Tarball: "http://mirror/a"}},
+		},
+	}
+	f := fleet{}
+	for _, hs := range hostsByWave("r", r.Waves, 2) {
+		for _, h := range hs {
+			f[h] = store.Agent{Name: "ag", Version: "2.0", Status: "started"}
+		}
+	}
+	f["parked-on-1"] = store.Agent{Name: "ag", Version: "2.0", Status: "started"}
+	f["mirror-1"] = store.Agent{Name: "ag", Version: "2.0", Status: "started"}
+	// One stopped host per wave, reporting the old version stopped; without
+	// the exclusion each would fail at its deadline and halt the rollout.
+	parked := map[string]bool{}
+	seen := map[int]bool{}
+	for i := 0; len(seen) < len(r.Waves); i++ {
+		h := fmt.Sprintf("parked-%d", i)
+		if w := HostWave(&r, h); !seen[w] {
+			seen[w], parked[h] = true, true
+			f[h] = store.Agent{Name: "ag", Version: "1.0", Status: "stoped"}
+		}
+	}
+	all := f.hosts(t0)
+	acc := Accounted(all, agent)
+	if len(acc) != len(all)-len(parked) {
+		t.Fatalf("accounted %d of %d hosts, want %d left out", len(acc), len(all), len(parked))
+	}
+	for _, h := range acc {
+		if parked[h.Name] {
+			t.Fatalf("%s accounted", h.Name)
+		}
+	}
+	if got := Accounted(all, nil); len(got) != len(all) {
+		t.Fatal("an unconfigured agent leaves nobody out")
+	}
+	// Past every deadline: counted, the stopped host of wave 1 fails.
+	now := t0.Add(time.Hour)
+	check := r
+	if _, p := Evaluate(&check, all, now); p.Waves[0].Failed != 1 || check.Status != store.Halted {
+		t.Fatalf("without the exclusion: %+v %s", p.Waves[0], check.Status)
+	}
+	for range 2 * len(r.Waves) {
+		out, p := Evaluate(&r, acc, now)
+		n := 0
+		for _, w := range p.Waves {
+			n += w.Hosts
+			if w.Failed != 0 {
+				t.Fatalf("wave %+v", w)
+			}
+		}
+		for _, h := range p.Hosts {
+			if parked[h.Hostname] {
+				t.Fatalf("%s in the rollout's hosts", h.Hostname)
+			}
+		}
+		if n != len(acc) || out == HaltedNow {
+			t.Fatalf("waves hold %d hosts, want %d; outcome %v %s", n, len(acc), out, r.Reason)
+		}
+		now = now.Add(time.Minute)
+	}
+	if r.Status != store.Completed {
+		t.Fatalf("status %s wave %d, want completed", r.Status, r.Wave)
+	}
+}

@@ -74,8 +74,10 @@ type RolloutView struct {
 	Hosts            []rollout.HostState    `json:"hosts,omitempty"`
 }
 
+// view computes r's progress over the fresh fleet minus the hosts the
+// current config keeps stopped (rollout.Accounted), as Evaluate does.
 func (s *Server) view(r *store.Rollout, fleet []store.Host, withHosts bool) RolloutView {
-	p := rollout.Compute(r, fleet, s.now())
+	p := rollout.Compute(r, rollout.Accounted(fleet, s.Config().Agent(r.Agent)), s.now())
 	v := RolloutView{ID: r.ID, Agent: r.Agent, From: r.From, To: r.To, Waves: r.Waves, Soak: r.Soak.String(),
 		Deadline: r.Deadline.String(), FailureThreshold: r.FailureThreshold, Source: r.Source, Status: r.Status,
 		Wave: r.Wave, Reason: r.Reason, HealthySince: r.HealthySince, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -280,13 +282,15 @@ func (s *Server) Evaluate(ctx context.Context) error {
 			return err
 		}
 		now := s.now()
-		stale := s.Config().Inventory.StaleAfter.D()
-		fleet := rollout.Fleet(hosts, now, stale)
+		// One config for the whole round: the one heartbeats are answered
+		// with, so the hosts it keeps stopped are the ones left out.
+		cfg := s.Config()
+		fleet := rollout.Fleet(hosts, now, cfg.Inventory.StaleAfter.D())
 		s.metrics.hosts.WithLabelValues("fresh").Set(float64(len(fleet)))
 		s.metrics.hosts.WithLabelValues("stale").Set(float64(len(hosts) - len(fleet)))
 		for i := range rs {
 			ro := &rs[i]
-			out, p := rollout.Evaluate(ro, fleet, now)
+			out, p := rollout.Evaluate(ro, rollout.Accounted(fleet, cfg.Agent(ro.Agent)), now)
 			s.observe(ro, p)
 			if out == rollout.Unchanged {
 				continue

@@ -22,7 +22,9 @@ admin_token: "` + adminToken + `"
 rollout: {soak: 100ms, deadline: 20s, evaluate_every: 50ms}
 agents:
   - default: {name: kestrel-agent, version: 1.0.0, tarball: "http://t/a", cmd: start}
-    others: [{prefix: canary, version: 0.5.0}]
+    others:
+      - {prefix: canary, version: 0.5.0, tarball: "http://mirror/a", health: {http: "http://127.0.0.1:1988/health", timeout: 9}}
+      - {prefix: parked, cmd: stop}
 `
 
 // fakeHost plays an updater: it reports whatever it was last told, or an
@@ -83,15 +85,29 @@ func TestRolloutOverHTTP(t *testing.T) {
 			t.Fatalf("%s wave %d: %+v", h.name, w, d)
 		}
 	}
-	// canary prefix override is ignored while the rollout runs.
-	if d := e.heartbeat("canary-1")[0]; d.Version == "0.5.0" {
-		t.Fatal("rollout must take precedence over prefix overrides")
+	// The canary override's version is ignored while the rollout runs, but
+	// its tarball mirror and health check still apply.
+	if d := e.heartbeat("canary-1")[0]; d.Version == "0.5.0" || d.Tarball != "http://mirror/a" || d.Health == nil || d.Health.Timeout != 9 || d.Cmd != "start" {
+		t.Fatalf("rollout must take precedence over prefix overrides for the version only: %+v", d)
 	}
 	hosts = append(hosts, &fakeHost{name: "canary-1", version: "1.0.0"})
+	// parked-1 is kept stopped by its override: it reports the agent
+	// stopped at 1.0.0 throughout, is told cmd stop, and is not part of
+	// the rollout.
+	parked := func() proto.DesiredAgent {
+		t.Helper()
+		d := e.heartbeat("parked-1", proto.RealAgent{Name: "kestrel-agent", Version: "1.0.0", Status: proto.AgentStoped, Timestamp: time.Now().Unix()})[0]
+		if d.Cmd != "stop" || d.Wave != 0 {
+			t.Fatalf("parked host during the rollout: %+v", d)
+		}
+		return d
+	}
+	parked()
 	eventually(t, "rollout completes", func() bool {
 		for _, h := range hosts {
 			h.beat(e)
 		}
+		parked()
 		if err := e.srv.Evaluate(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -101,10 +117,33 @@ func TestRolloutOverHTTP(t *testing.T) {
 	if v.Wave != 3 || len(v.Progress) != 3 || v.Progress[2].Healthy != v.Progress[2].Hosts {
 		t.Fatalf("completed view %+v", v)
 	}
+	counted := 0
+	for _, w := range v.Progress {
+		counted += w.Hosts
+		if w.Failed != 0 || w.Healthy != w.Hosts {
+			t.Fatalf("wave %+v", w)
+		}
+	}
+	if counted != len(hosts) || len(v.Hosts) != len(hosts) {
+		t.Fatalf("waves count %d hosts, list %d, want %d (parked-1 left out)", counted, len(v.Hosts), len(hosts))
+	}
+	for _, h := range v.Hosts {
+		if h.Hostname == "parked-1" {
+			t.Fatalf("parked-1 in the rollout's hosts: %+v", h)
+		}
+	}
 	for _, h := range hosts {
 		if d := h.beat(e); d.Version != "2.0.0" || d.Wave != 0 {
 			t.Fatalf("after completion %s: %+v", h.name, d)
 		}
+	}
+	if d := parked(); d.Version != "2.0.0" {
+		t.Fatalf("parked host after completion: %+v", d)
+	}
+	var hv struct{ Hosts []HostView }
+	getJSON(t, e, "/api/v1/hosts", &hv)
+	if len(hv.Hosts) != len(hosts)+1 {
+		t.Fatalf("inventory has %d hosts, want %d (parked-1 included)", len(hv.Hosts), len(hosts)+1)
 	}
 	if n := testutil.ToFloat64(e.srv.metrics.promotions); n != 2 {
 		t.Fatalf("promotions %v", n)

@@ -210,19 +210,26 @@ func Governing(rollouts []store.Rollout, agent *config.Agent) *store.Rollout {
 }
 
 // Desired returns the desired agents of a host, in config order.
+//
+// The host's effective spec is the default merged with the last matching
+// prefix override. A governing rollout then sets the version (and the wave):
+// it takes precedence over the overrides for the version only, so an
+// override's tarball mirror, md5 and health check still apply. A host whose
+// effective spec is cmd stop stays stopped: it is told the rollout's version
+// with cmd stop and no wave, and rollout.Accounted leaves it out of the
+// rollout's accounting (it never reports the new version started, and must
+// not fail or block the rollout).
 func (s *Server) Desired(cfg *config.Config, rollouts []store.Rollout, hostname string) []proto.DesiredAgent {
 	out := make([]proto.DesiredAgent, 0, len(cfg.Agents))
 	for i := range cfg.Agents {
 		a := &cfg.Agents[i]
-		spec := a.Default
+		spec := a.SpecFor(hostname)
 		wave := 0
 		if r := Governing(rollouts, a); r != nil {
-			spec.Version, wave = rollout.Desired(r, hostname)
-		} else {
-			for _, o := range a.Others {
-				if strings.HasPrefix(hostname, o.Prefix) {
-					spec = merge(a.Default, o.AgentSpec)
-				}
+			var w int
+			spec.Version, w = rollout.Desired(r, hostname)
+			if spec.Cmd != config.CmdStop {
+				wave = w
 			}
 		}
 		d := proto.DesiredAgent{Name: a.Default.Name, Version: spec.Version, Tarball: spec.Tarball, Md5: spec.Md5, Cmd: spec.Cmd, Wave: wave}
@@ -236,25 +243,6 @@ func (s *Server) Desired(cfg *config.Config, rollouts []store.Rollout, hostname 
 		out = append(out, d)
 	}
 	return out
-}
-
-func merge(def config.AgentSpec, o config.AgentSpec) config.AgentSpec {
-	if o.Version != "" {
-		def.Version = o.Version
-	}
-	if o.Tarball != "" {
-		def.Tarball = o.Tarball
-	}
-	if o.Md5 != "" {
-		def.Md5 = o.Md5
-	}
-	if o.Cmd != "" {
-		def.Cmd = o.Cmd
-	}
-	if o.Health != nil {
-		def.Health = o.Health
-	}
-	return def
 }
 
 // artifactInfo returns the sha256 and signature of a version: from the
