@@ -166,3 +166,29 @@ func (s *Store) Active(ctx context.Context, limit int64) ([]redis.Z, error) {
 
 // Ping checks Redis.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// LoadMany returns the stored states of ids (None when absent), read in
+// one pipelined round trip.
+func (s *Store) LoadMany(ctx context.Context, ids []string) ([]State, error) {
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.keys.AlarmKey(id), "status", "currentStep", "eventTime")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot load %d alarm states: %w", len(ids), err)
+	}
+	out := make([]State, len(ids))
+	str := func(v any) string { s, _ := v.(string); return s }
+	for i, c := range cmds {
+		v := c.Val()
+		st, err := parseState(str(v[0]), str(v[1]), str(v[2]))
+		if err != nil {
+			return nil, fmt.Errorf("alarm %s: %w", ids[i], err)
+		}
+		out[i] = st
+	}
+	return out, nil
+}

@@ -26,9 +26,34 @@ type Config struct {
 	Alarm             Alarm    `yaml:"alarm"`
 	Workers           int      `yaml:"workers"`
 	QueueLen          int      `yaml:"queue_len"`
-	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
-	ShutdownTimeout   Duration `yaml:"shutdown_timeout"`
-	Log               Log      `yaml:"log"`
+	HeartbeatInterval Duration   `yaml:"heartbeat_interval"`
+	ShutdownTimeout   Duration   `yaml:"shutdown_timeout"`
+	Log               Log        `yaml:"log"`
+	Ring              Ring       `yaml:"ring"`
+	Membership        Membership `yaml:"membership"`
+	Ownership         Ownership  `yaml:"ownership"`
+}
+
+// Ring is the consistent hash ring; it must equal the transfers' (and the
+// KV bucket's).
+type Ring struct {
+	PartitionCount    int     `yaml:"partition_count"`
+	ReplicationFactor int     `yaml:"replication_factor"`
+	Load              float64 `yaml:"load"`
+	Hasher            string  `yaml:"hasher"`
+	BucketReplicas    int     `yaml:"bucket_replicas"`
+}
+
+// Membership is how judges join and leave the ring; it must equal the
+// transfers' (and the KV bucket's).
+type Membership struct {
+	Timeout    Duration `yaml:"timeout"`
+	RejoinHold Duration `yaml:"rejoin_hold"`
+}
+
+// Ownership configures when a judge serves a partition it gained.
+type Ownership struct {
+	Settle Duration `yaml:"settle"`
 }
 
 // NATS is the shared NATS connection block.
@@ -147,6 +172,9 @@ func Default() Config {
 		HeartbeatInterval: Duration(time.Second),
 		ShutdownTimeout:   Duration(20 * time.Second),
 		Log:               Log{Level: "info", Format: "text"},
+		Ring:              Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64", BucketReplicas: 1},
+		Membership:        Membership{Timeout: Duration(3 * time.Second), RejoinHold: Duration(2 * time.Second)},
+		Ownership:         Ownership{Settle: Duration(2 * time.Second)},
 	}
 }
 
@@ -287,6 +315,32 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be > 0")
+	}
+	if c.Ring.PartitionCount <= 0 {
+		bad("ring.partition_count", "must be > 0, got %d", c.Ring.PartitionCount)
+	}
+	if c.Ring.ReplicationFactor <= 0 {
+		bad("ring.replication_factor", "must be > 0, got %d", c.Ring.ReplicationFactor)
+	}
+	if !(c.Ring.Load > 1.0) || c.Ring.Load > 1e6 {
+		bad("ring.load", "must be > 1.0, got %v", c.Ring.Load)
+	}
+	if c.Ring.Hasher != "xxhash64" {
+		bad("ring.hasher", "only xxhash64 is supported, got %q", c.Ring.Hasher)
+	}
+	if c.Ring.BucketReplicas < 1 || c.Ring.BucketReplicas > 5 {
+		bad("ring.bucket_replicas", "must be in 1..5, got %d", c.Ring.BucketReplicas)
+	}
+	if c.Membership.Timeout <= 0 {
+		bad("membership.timeout", "must be > 0")
+	} else if c.Membership.Timeout <= c.HeartbeatInterval {
+		bad("membership.timeout", "must be longer than heartbeat_interval (%s), got %s", c.HeartbeatInterval.D(), c.Membership.Timeout.D())
+	}
+	if c.Membership.RejoinHold < 0 {
+		bad("membership.rejoin_hold", "must be >= 0")
+	}
+	if c.Ownership.Settle < c.HeartbeatInterval {
+		bad("ownership.settle", "must be at least heartbeat_interval (%s): a judge that lags one heartbeat behind must have stopped before the new owner starts, got %s", c.HeartbeatInterval.D(), c.Ownership.Settle.D())
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
