@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/judge/internal/owner"
+	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/ring"
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+const moveRules = `
+strategies:
+  - id: 1
+    allEndpoints: true
+    metric: one.point
+    func: "all(#1)"
+    operator: "<"
+    rightValue: 5
+    maxStep: 1
+    priority: 2
+  - id: 3
+    allEndpoints: true
+    metric: three.points
+    func: "all(#3)"
+    operator: "<"
+    rightValue: 5
+    maxStep: 3
+    priority: 3
+`
+
+var ringCfg = ring.Config{PartitionCount: 31, ReplicationFactor: 20, Load: 1.25}
+
+func ringOf(t *testing.T, members ...string) *ring.Ring {
+	t.Helper()
+	r, err := ring.New(members, ringCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// judgeNode is one engine with its own ownership tracker.
+type judgeNode struct {
+	fixture
+	tr *owner.Tracker
+}
+
+func newNode(t *testing.T, addr, name string, settle time.Duration) judgeNode {
+	f := newEngine(t, addr, moveRules)
+	tr := owner.New(name, settle)
+	f.e.SetOwner(tr)
+	return judgeNode{fixture: f, tr: tr}
+}
+
+// moveTo gives every series to the one member of r on every node.
+func moveTo(r *ring.Ring, nodes ...judgeNode) {
+	for _, n := range nodes {
+		n.tr.Apply(r, time.Now())
+	}
+}
+
+func state(t *testing.T, f fixture, id string) map[string]string {
+	t.Helper()
+	m, err := f.rdb.HGetAll(context.Background(), "kestrel:alarm:"+id).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func statuses(t *testing.T, f fixture, prio int) []string {
+	var out []string
+	for _, ev := range events(t, f.rdb, prio) {
+		out = append(out, ev["status"].(string))
+	}
+	return out
+}
+
+// A caches "no alarm"; the series moves to B and goes bad; back on A after
+// it recovered, A must see the PROBLEM in Redis and write the recovery.
+func TestMovedAwayAndBackNoMissedRecovery(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.Addr, "a", 0), newNode(t, r.Addr, "b", 0)
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "one.point", 60, 50))
+	moveTo(ringOf(t, "b"), a, b)
+	if err := a.e.Process(context.Background(), []proto.Point{gauge("h1", "one.point", 120, 1)}); err == nil {
+		t.Fatal("a judged a series it does not own")
+	}
+	mustProcess(t, b.e, gauge("h1", "one.point", 120, 1))
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "one.point", 180, 50))
+	id := proto.StrategyEventID(1, "h1/one.point")
+	if st := state(t, a.fixture, id); st["status"] != "OK" {
+		t.Fatalf("alarm left in %v after the recovery was judged by its old owner", st)
+	}
+	if got := statuses(t, a.fixture, 2); len(got) != 2 || got[0] != "PROBLEM" || got[1] != "OK" {
+		t.Fatalf("events %v, want PROBLEM then OK", got)
+	}
+	if n := testutil.ToFloat64(a.e.om.SeriesReset); n != 1 {
+		t.Fatalf("series resets %v, want 1", n)
+	}
+}
+
+// A caches PROBLEM at currentStep == maxStep; B recovers it; back on A it
+// goes bad again: A must fire.
+func TestMovedAwayAndBackNoMissedProblem(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.Addr, "a", 0), newNode(t, r.Addr, "b", 0)
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "one.point", 60, 1))
+	moveTo(ringOf(t, "b"), a, b)
+	mustProcess(t, b.e, gauge("h1", "one.point", 120, 50))
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "one.point", 180, 1))
+	if got := statuses(t, a.fixture, 2); len(got) != 3 || got[2] != "PROBLEM" {
+		t.Fatalf("events %v, want PROBLEM OK PROBLEM", got)
+	}
+	id := proto.StrategyEventID(1, "h1/one.point")
+	if st := state(t, a.fixture, id); st["status"] != "PROBLEM" || st["eventTime"] != "180" {
+		t.Fatalf("state %v", st)
+	}
+}
+
+// Points A kept from before it lost the series must not be mixed with new
+// ones: all(#3) does not fire on one new bad point.
+func TestMovedAwayAndBackWindowDropped(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.Addr, "a", 0), newNode(t, r.Addr, "b", 0)
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "three.points", 60, 1), gauge("h1", "three.points", 120, 1))
+	moveTo(ringOf(t, "b"), a, b)
+	for ts := int64(3600); ts <= 7200; ts += 60 {
+		mustProcess(t, b.e, gauge("h1", "three.points", ts, 50))
+	}
+	moveTo(ringOf(t, "a"), a, b)
+	mustProcess(t, a.e, gauge("h1", "three.points", 7260, 1))
+	if got := statuses(t, a.fixture, 3); len(got) != 0 {
+		t.Fatalf("all(#3) fired on one new point and two hours-old ones: %v", got)
+	}
+	h, ok := a.e.History("h1/three.points")
+	if !ok || len(h) != 1 || h[0].TS != 7260 {
+		t.Fatalf("window after regaining: %v", h)
+	}
+}
+
+// A request mixing owned and not owned series: the owned points are
+// judged, the others refused with a MOVED bitmap naming exactly them; a
+// partition gained less than the settle period ago is refused too.
+func TestSubmitRefusesWhatItDoesNotServe(t *testing.T) {
+	r := redistest.Start(t)
+	a := newNode(t, r.Addr, "a", time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.e.Start(ctx)
+	defer a.e.Stop()
+	two := ringOf(t, "a", "b")
+	var pts []proto.Point
+	var enc proto.Encoder
+	for i := 0; i < 64; i++ {
+		pts = append(pts, gauge(string(rune('a'+i%26))+"host"+string(rune('0'+i/26)), "one.point", 60, 50))
+		enc.Add(&pts[i])
+	}
+	body := enc.AppendTo(nil)
+	submit := func() error {
+		done := make(chan error, 1)
+		a.e.Submit(body, func(err error) { done <- err })
+		return <-done
+	}
+	// Gained just now: nothing is settled.
+	a.tr.Apply(two, time.Now())
+	err := submit()
+	var je *proto.JudgeError
+	if err == nil || !errors.As(proto.DecodeJudgeReply(proto.JudgeReplyError(err)), &je) {
+		t.Fatalf("unsettled: got %v", err)
+	}
+	bm, moved, _ := je.Moved()
+	if !moved {
+		t.Fatalf("not a MOVED reply: %v", err)
+	}
+	for i := range pts {
+		if !proto.MovedHas(bm, i) {
+			t.Fatalf("point %d judged before its partition settled", i)
+		}
+	}
+	// Settled (a fresh tracker with no settle period, same ring).
+	a.tr = owner.New("a", 0)
+	a.e.SetOwner(a.tr)
+	a.tr.Apply(two, time.Now())
+	err = submit()
+	if err == nil {
+		t.Fatal("every point accepted, yet b owns some")
+	}
+	je = nil
+	if !errors.As(proto.DecodeJudgeReply(proto.JudgeReplyError(err)), &je) {
+		t.Fatal(err)
+	}
+	bm, moved, _ = je.Moved()
+	if !moved {
+		t.Fatalf("not a MOVED reply: %v", err)
+	}
+	refused := 0
+	for i := range pts {
+		var buf []byte
+		buf = proto.AppendSeriesKey(buf, pts[i].Endpoint, pts[i].Metric, pts[i].Tags)
+		owner, _ := two.Locate(buf)
+		if proto.MovedHas(bm, i) != (owner == "b") {
+			t.Fatalf("point %d (owner %s): refused=%v", i, owner, proto.MovedHas(bm, i))
+		}
+		if owner == "b" {
+			refused++
+		}
+		_, held := a.e.History(string(buf))
+		if held != (owner == "a") {
+			t.Fatalf("point %d (owner %s): judged=%v", i, owner, held)
+		}
+	}
+	if refused == 0 || refused == len(pts) {
+		t.Fatalf("test needs a mix: %d of %d refused", refused, len(pts))
+	}
+	if n := testutil.ToFloat64(a.e.om.PointsMoved); int(n) != len(pts)+refused {
+		t.Fatalf("points moved %v, want %d", n, len(pts)+refused)
+	}
+}
