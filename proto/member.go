@@ -10,16 +10,25 @@ import (
 const (
 	MemberBeat  = "beat"  // I am alive and serve requests on my subject
 	MemberLeave = "leave" // I am stopping: take me out of the ring now
+	// MemberEvict is published by an observer (a transfer, a judge) that
+	// took judge Node out of its ring for a reason of its own (heartbeat
+	// timeout, "no responders", repeated request timeouts), so every other
+	// observer takes it out too. Incarnation is the judge's incarnation as
+	// the observer knew it; By names the observer.
+	MemberEvict = "evict"
 )
 
 // MemberMsg is what a judge publishes on the members subject about every
-// second (Kind "beat") and once when it stops (Kind "leave").
+// second (Kind "beat") and once when it stops (Kind "leave"), and what an
+// observer publishes when it takes a judge out (Kind "evict").
 type MemberMsg struct {
 	Node        string `json:"node"`
 	Kind        string `json:"kind"`
-	Incarnation int64  `json:"incarnation"` // start time of the process, unix ns: tells a restart apart
-	Seq         uint64 `json:"seq"`         // increases by one per message of one incarnation
-	IntervalMS  int64  `json:"intervalMs"`  // the sender's heartbeat interval
+	Incarnation int64  `json:"incarnation"`      // start time of the process, unix ns: tells a restart apart
+	Seq         uint64 `json:"seq"`              // increases by one per message of one incarnation
+	IntervalMS  int64  `json:"intervalMs"`       // the sender's heartbeat interval
+	By          string `json:"by,omitempty"`     // evict: the observer that took the judge out
+	Reason      string `json:"reason,omitempty"` // evict: why (timeout, no_responders, suspect)
 }
 
 // Encode returns the JSON form.
@@ -37,7 +46,7 @@ func DecodeMemberMsg(b []byte) (MemberMsg, error) {
 	if err := ValidateNodeID(m.Node); err != nil {
 		return MemberMsg{}, fmt.Errorf("member message: %w", err)
 	}
-	if m.Kind != MemberBeat && m.Kind != MemberLeave {
+	if m.Kind != MemberBeat && m.Kind != MemberLeave && m.Kind != MemberEvict {
 		return MemberMsg{}, fmt.Errorf("member message: unknown kind %q", m.Kind)
 	}
 	return m, nil

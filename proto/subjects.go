@@ -52,6 +52,13 @@ func (s Subjects) Stream() string {
 	return strings.ToUpper(strings.ReplaceAll(s.prefix, ".", "_")) + "_INGEST"
 }
 
+// RingBucket returns the name of the JetStream KV bucket that keeps the
+// ring parameters: the upper-cased prefix (dots become underscores) +
+// "_RING", e.g. KESTREL_RING. Transfers and judges read the same one.
+func (s Subjects) RingBucket() string {
+	return strings.ToUpper(strings.ReplaceAll(s.prefix, ".", "_")) + "_RING"
+}
+
 // Judge returns "<prefix>.judge.<node>".
 func (s Subjects) Judge(node string) string { return s.prefix + ".judge." + node }
 

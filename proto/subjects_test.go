@@ -2,6 +2,7 @@ package proto
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +21,7 @@ func TestSubjects(t *testing.T) {
 	f(s.Ingest(""), "kestrel.ingest._")
 	f(s.IngestAll(), "kestrel.ingest.>")
 	f(s.Stream(), "KESTREL_INGEST")
+	f(s.RingBucket(), "KESTREL_RING")
 	f(s.Judge("node-1"), "kestrel.judge.node-1")
 	f(s.Members(), "kestrel.judge.members")
 	p, err := NewSubjects("acme.mon")
@@ -27,6 +29,7 @@ func TestSubjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	f(p.Stream(), "ACME_MON_INGEST")
+	f(p.RingBucket(), "ACME_MON_RING")
 	f(p.Ingest("a b*>"), "acme.mon.ingest.a_b__")
 	for _, bad := range []string{"a..b", ".a", "a b", "a.*", ">"} {
 		if _, err := NewSubjects(bad); err == nil {
@@ -54,10 +57,32 @@ func TestMemberMsg(t *testing.T) {
 	if err != nil || got != m {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
-	for _, bad := range []string{`{`, `{"node":"members","kind":"beat"}`, `{"node":"j1","kind":"hello"}`, `{"node":"","kind":"leave"}`} {
+	if b := string(m.Encode()); strings.Contains(b, "by") || strings.Contains(b, "reason") {
+		t.Fatalf("beat carries evict fields: %s", b)
+	}
+	for _, bad := range []string{`{`, `{"node":"members","kind":"beat"}`, `{"node":"j1","kind":"hello"}`, `{"node":"","kind":"leave"}`,
+		`{"node":"bad node","kind":"evict","by":"t1"}`} {
 		if _, err := DecodeMemberMsg([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+func TestMemberEvictRoundTrip(t *testing.T) {
+	m := MemberMsg{Node: "judge-2", Kind: MemberEvict, Incarnation: 1700000000123456789, By: "transfer@host1/4242", Reason: "suspect"}
+	b := m.Encode()
+	got, err := DecodeMemberMsg(b)
+	if err != nil || got != m {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	want := `{"node":"judge-2","kind":"evict","incarnation":1700000000123456789,"seq":0,"intervalMs":0,"by":"transfer@host1/4242","reason":"suspect"}`
+	if string(b) != want {
+		t.Fatalf("wire form\n got %s\nwant %s", b, want)
+	}
+	// Sent by an older observer without by/reason: still an evict.
+	got, err = DecodeMemberMsg([]byte(`{"node":"judge-2","kind":"evict","incarnation":5}`))
+	if err != nil || got.Kind != MemberEvict || got.Incarnation != 5 || got.By != "" {
+		t.Fatalf("minimal evict: %+v %v", got, err)
 	}
 }
 
