@@ -7,7 +7,7 @@
 #   make package  dist/kestrel-agent-<version>.tar.gz with .sha256/.md5 (and .sig with SIGN_KEY=...)
 
 GO      ?= go
-MODULES := proto agent transfer judge deploy ops-meta ops-updater
+MODULES := proto lib agent transfer judge deploy ops-meta ops-updater
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 BIN     := $(CURDIR)/bin

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-MODULES=(proto agent transfer judge deploy ops-meta ops-updater)
+MODULES=(proto lib agent transfer judge deploy ops-meta ops-updater)
 
 step() { printf '\n=== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }

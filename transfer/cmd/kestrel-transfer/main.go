@@ -15,13 +15,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/membership"
+	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/forward"
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
-	"github.com/kestrel-mon/kestrel/transfer/internal/membership"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -73,7 +73,7 @@ func run() int {
 	mem, err := membership.New(membership.Config{
 		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter,
 		Ring: ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load},
-	}, log, met)
+	}, log, met.Membership)
 	if err != nil {
 		log.Error("cannot start membership", "err", err)
 		return 1

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -95,10 +95,16 @@ shutdown_timeout: 2s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	var exitErr error
+	exited := make(chan struct{}) // closed once the process exited and its log is complete
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			return
+		}
 		if t.Failed() {
 			t.Logf("transfer log:\n%s", logs.String())
 		}
@@ -118,10 +124,13 @@ shutdown_timeout: 2s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	info, err := js.Stream(ctx, "KESTREL_INGEST")
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The stream is created after membership starts: /health may say 200
+	// a moment before it exists.
+	var info jetstream.Stream
+	waitFor(t, "stream KESTREL_INGEST", func() bool {
+		info, err = js.Stream(ctx, "KESTREL_INGEST")
+		return err == nil
+	})
 	sc := info.CachedInfo().Config
 	if sc.Retention != jetstream.InterestPolicy || sc.Storage != jetstream.FileStorage || sc.Discard != jetstream.DiscardNew || sc.MaxBytes != 1<<30 || sc.Duplicates != 2*time.Minute {
 		t.Fatalf("stream config %+v", sc)
@@ -142,9 +151,9 @@ shutdown_timeout: 2s
 		t.Fatal(err)
 	}
 	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit: %v", err)
+	case <-exited:
+		if exitErr != nil {
+			t.Fatalf("exit: %v", exitErr)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("did not stop after SIGTERM")

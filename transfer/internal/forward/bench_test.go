@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/membership"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
@@ -33,7 +33,7 @@ func localEngine(tb testing.TB, judges int) *Engine {
 	tb.Helper()
 	cfg := testConfig()
 	met := metrics.New()
-	mem, err := membership.New(membership.Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3, Ring: ringConfig(cfg)}, testLogger(), met)
+	mem, err := membership.New(membership.Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3, Ring: ringConfig(cfg)}, testLogger(), met.Membership)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/membership"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natstest"
 )
 
 // checkAll fails unless every expected point reached one of the judges at
@@ -64,9 +65,9 @@ func TestFailoverKilledJudge(t *testing.T) {
 	if retries == 0 {
 		t.Error("no retry counted for the dead judge")
 	}
-	left := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeNoResponders)) +
-		val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeTimeout)) +
-		val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeSuspect))
+	left := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)) +
+		val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeTimeout)) +
+		val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeSuspect))
 	if left != 1 {
 		t.Errorf("membership changes for the dead judge = %v, want 1", left)
 	}
@@ -87,7 +88,7 @@ func TestNoRespondersRemovesAtOnce(t *testing.T) {
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
 	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
-	if v := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeNoResponders)); v != 1 {
+	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)); v != 1 {
 		t.Fatalf("no_responders changes = %v, want 1", v)
 	}
 	if len(j2.Points()) != 0 {
@@ -182,14 +183,14 @@ func TestMembershipOverNATS(t *testing.T) {
 	waitFor(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 	j1.Leave()
 	waitFor(t, "leave removes", 5*time.Second, func() bool { return !h.mem.Ring().Has("judge-1") })
-	if v := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeLeave)); v != 1 {
+	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeLeave)); v != 1 {
 		t.Fatalf("leave changes = %v", v)
 	}
 	j1.Restart(beatEvery)
 	waitFor(t, "rejoin", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
 	// (That the hold is respected is checked with explicit clocks in the
 	// membership package's tests.)
-	if v := val(h.met.MembershipChanges.WithLabelValues(metrics.ChangeJoin)); v != 3 {
+	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeJoin)); v != 3 {
 		t.Fatalf("join changes = %v, want 3", v)
 	}
 }

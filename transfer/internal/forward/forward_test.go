@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/membership"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/membership"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natstest"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
@@ -84,7 +84,7 @@ func newHarness(t *testing.T, srv *server.Server, mod func(*config.Config)) *har
 	}
 	nc := natstest.Connect(t, srv)
 	h.mem, err = membership.New(membership.Config{Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
-		SuspectAfter: cfg.Judge.SuspectAfter, Ring: ringConfig(cfg)}, log, h.met)
+		SuspectAfter: cfg.Judge.SuspectAfter, Ring: ringConfig(cfg)}, log, h.met.Membership)
 	if err != nil {
 		t.Fatal(err)
 	}

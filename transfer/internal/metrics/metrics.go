@@ -3,8 +3,7 @@
 package metrics
 
 import (
-	"strconv"
-
+	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,15 +19,6 @@ const (
 	RetryShutdown     = "shutdown"
 )
 
-// Membership change reasons.
-const (
-	ChangeJoin         = "join"
-	ChangeLeave        = "leave"
-	ChangeTimeout      = "timeout"
-	ChangeNoResponders = "no_responders"
-	ChangeSuspect      = "suspect"
-)
-
 // Message outcome reasons.
 const (
 	TermMalformed   = "malformed"
@@ -40,8 +30,6 @@ const (
 	ResultNoResp    = "no_responders"
 	ResultReqError  = "request_error"
 	ResultBadReply  = "bad_reply"
-	BadMemberMsg    = "bad_member_msg"
-	StaleMemberMsg  = "stale_member_msg"
 	FetchErrorLabel = "fetch_error"
 )
 
@@ -69,7 +57,6 @@ type Metrics struct {
 	ProgressMarks      prometheus.Counter
 	MessagesHeld       prometheus.Gauge
 	FetchErrors        prometheus.Counter
-	MemberMsgsDropped  *prometheus.CounterVec
 
 	JudgeRequestDuration *prometheus.HistogramVec
 	RequestDuration      map[string]prometheus.Observer // by result, resolved once
@@ -79,9 +66,7 @@ type Metrics struct {
 	JudgePendingPoints   *prometheus.GaugeVec
 	ParkedPoints         prometheus.Gauge
 
-	RingMembers       prometheus.Gauge
-	MembershipChanges *prometheus.CounterVec
-	FetchPaused       prometheus.Gauge
+	FetchPaused prometheus.Gauge
 
 	NATSAsyncErrors *prometheus.CounterVec
 
@@ -90,9 +75,11 @@ type Metrics struct {
 	MsgOpErrors *prometheus.CounterVec
 	MsgOpError  map[string]prometheus.Counter
 
-	// RingConfig is 1 for the ring parameters this transfer uses, so
-	// operators can alert when transfers disagree.
-	RingConfig *prometheus.GaugeVec
+	// Membership holds the ring and membership metrics, named
+	// kestrel_transfer_ring_members, kestrel_transfer_membership_changes_total{reason},
+	// kestrel_transfer_member_messages_dropped_total{reason} and
+	// kestrel_transfer_ring_config{partition_count,replication_factor,load}.
+	Membership *membership.Metrics
 }
 
 // New registers every metric on a new registry, with the Go and process
@@ -112,15 +99,12 @@ func New() *Metrics {
 	m.ProgressMarks = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_in_progress_marks_total", Help: "In-progress marks sent for messages waiting on judges."})
 	m.MessagesHeld = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_messages_held", Help: "Ingest messages fetched and not yet acked (waiting on judges)."})
 	m.FetchErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_fetch_errors_total", Help: "Pull requests that failed."})
-	m.MemberMsgsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_member_messages_dropped_total", Help: "Membership messages ignored, by reason."}, []string{"reason"})
 	m.JudgeRequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kestrel_transfer_judge_request_duration_seconds", Help: "Duration of requests to judges, by result.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"})
 	m.JudgeRetries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_judge_retries_total", Help: "Judge batches retried, by reason."}, []string{"reason"})
 	m.JudgeInflight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_requests_inflight", Help: "Requests to judges awaiting a reply."})
 	m.PendingPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_pending_points", Help: "Points routed and not yet acknowledged by a judge (queued, in flight or parked)."})
 	m.JudgePendingPoints = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_pending_points", Help: "Points queued or in flight to one judge."}, []string{"node"})
 	m.ParkedPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_parked_points", Help: "Points waiting for any judge to be alive."})
-	m.RingMembers = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_members", Help: "Judges in the ring."})
-	m.MembershipChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_membership_changes_total", Help: "Judges joining or leaving the ring, by reason."}, []string{"reason"})
 	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive."})
 	m.NATSAsyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_nats_async_errors_total", Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."}, []string{"kind"})
 	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
@@ -132,11 +116,10 @@ func New() *Metrics {
 		m.MsgOpError[op] = m.MsgOpErrors.WithLabelValues(op)
 	}
 	f(m.MsgOpErrors)
-	m.RingConfig = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config", Help: "1 for the consistent hash ring parameters in use; they must be identical on every transfer."}, []string{"partition_count", "replication_factor", "load"})
-	f(m.RingConfig)
+	m.Membership = membership.NewMetrics(r, "kestrel_transfer")
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
-		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.MemberMsgsDropped, m.JudgeRequestDuration,
-		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.RingMembers, m.MembershipChanges, m.FetchPaused} {
+		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.JudgeRequestDuration,
+		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused} {
 		f(c)
 	}
 	reasons := proto.Reasons()
@@ -147,9 +130,6 @@ func New() *Metrics {
 	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply} {
 		m.JudgeRetries.WithLabelValues(l)
 	}
-	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect} {
-		m.MembershipChanges.WithLabelValues(l)
-	}
 	m.RequestDuration = make(map[string]prometheus.Observer)
 	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply} {
 		m.RequestDuration[l] = m.JudgeRequestDuration.WithLabelValues(l)
@@ -157,15 +137,7 @@ func New() *Metrics {
 	m.MessagesTerminated.WithLabelValues(TermMalformed)
 	m.MessagesNaked.WithLabelValues(NakVersion)
 	m.MessagesNaked.WithLabelValues(NakShutdown)
-	m.MemberMsgsDropped.WithLabelValues(BadMemberMsg)
-	m.MemberMsgsDropped.WithLabelValues(StaleMemberMsg)
 	return m
-}
-
-// SetRingConfig exports the ring parameters in use (one series, value 1).
-func (m *Metrics) SetRingConfig(partitionCount, replicationFactor int, load float64) {
-	m.RingConfig.Reset()
-	m.RingConfig.WithLabelValues(strconv.Itoa(partitionCount), strconv.Itoa(replicationFactor), strconv.FormatFloat(load, 'g', -1, 64)).Set(1)
 }
 
 // RejectedCounter returns the counter of reason r.

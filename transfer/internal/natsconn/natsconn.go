@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ratelog"
 	"github.com/nats-io/nats.go"
 )
 

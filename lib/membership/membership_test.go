@@ -11,16 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natstest"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func newMem(t *testing.T) (*Membership, *metrics.Metrics) {
+func newMem(t *testing.T) (*Membership, *Metrics) {
 	t.Helper()
-	met := metrics.New()
+	met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
 	m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second, SuspectAfter: 3,
 		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}}, slog.New(slog.NewTextHandler(io.Discard, nil)), met)
 	if err != nil {
@@ -67,10 +67,10 @@ func TestLeaveRemovesAtOnceRejoinAfterHold(t *testing.T) {
 	if !m.Ring().Has("a") {
 		t.Fatal("not re-admitted after the hold")
 	}
-	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(metrics.ChangeLeave)); v != 1 {
+	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeLeave)); v != 1 {
 		t.Fatalf("leave changes = %v", v)
 	}
-	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(metrics.ChangeJoin)); v != 3 {
+	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeJoin)); v != 3 {
 		t.Fatalf("join changes = %v", v)
 	}
 	// A stale leave from the old incarnation does nothing.
@@ -94,7 +94,7 @@ func TestHeartbeatTimeout(t *testing.T) {
 	if got := members(m); len(got) != 1 || got[0] != "b" {
 		t.Fatalf("after timeout: %v", got)
 	}
-	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(metrics.ChangeTimeout)); v != 1 {
+	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeTimeout)); v != 1 {
 		t.Fatalf("timeout changes = %v", v)
 	}
 	// It comes back: first beat after the hold re-admits.
@@ -128,10 +128,10 @@ func TestNoRespondersAndSuspect(t *testing.T) {
 	if !m.RequestTimeout("b", t0) || m.Ring().Len() != 0 {
 		t.Fatal("not suspect after 3 consecutive timeouts")
 	}
-	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(metrics.ChangeSuspect)); v != 1 {
+	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeSuspect)); v != 1 {
 		t.Fatalf("suspect changes = %v", v)
 	}
-	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(metrics.ChangeNoResponders)); v != 1 {
+	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeNoResponders)); v != 1 {
 		t.Fatalf("no responders changes = %v", v)
 	}
 	if v := testutil.ToFloat64(met.RingMembers); v != 0 {
@@ -211,14 +211,40 @@ func TestNotPrunedWithinPruneAfter(t *testing.T) {
 }
 
 func TestRingConfigExported(t *testing.T) {
-	_, met := newMem(t)
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{Timeout: time.Second, SuspectAfter: 3, Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), NewMetrics(reg, "kestrel_transfer")); err != nil {
+		t.Fatal(err)
+	}
 	want := `
-# HELP kestrel_transfer_ring_config 1 for the consistent hash ring parameters in use; they must be identical on every transfer.
+# HELP kestrel_transfer_ring_config 1 for the consistent hash ring parameters in use; they must be identical on every transfer and judge.
 # TYPE kestrel_transfer_ring_config gauge
 kestrel_transfer_ring_config{load="1.25",partition_count="271",replication_factor="20"} 1
 `
-	if err := testutil.GatherAndCompare(met.Registry, strings.NewReader(want), "kestrel_transfer_ring_config"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "kestrel_transfer_ring_config"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The metric names carry the binary's prefix: the transfer's stay what
+// they were before membership moved to lib.
+func TestMetricNames(t *testing.T) {
+	for _, prefix := range []string{"kestrel_transfer", "kestrel_judge"} {
+		reg := prometheus.NewRegistry()
+		NewMetrics(reg, prefix).setRingConfig(271, 20, 1.25)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, mf := range mfs {
+			got = append(got, mf.GetName())
+		}
+		want := []string{prefix + "_member_messages_dropped_total",
+			prefix + "_membership_changes_total", prefix + "_ring_config", prefix + "_ring_members"}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Fatalf("prefix %s: metrics %v, want %v", prefix, got, want)
+		}
 	}
 }
 
@@ -244,7 +270,7 @@ func TestBadMemberMessageCountedAndWarned(t *testing.T) {
 	srv := natstest.StartServer(t)
 	nc := natstest.Connect(t, srv)
 	var logs lockedBuffer
-	met := metrics.New()
+	met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
 	m, err := New(Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3,
 		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}},
 		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})), met)
@@ -260,7 +286,7 @@ func TestBadMemberMessageCountedAndWarned(t *testing.T) {
 	go func() { done <- m.Run(ctx, nc, subj.Members()) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	bad := met.MemberMsgsDropped.WithLabelValues(metrics.BadMemberMsg)
+	bad := met.MemberMsgsDropped.WithLabelValues(DropBadMsg)
 	good, _ := json.Marshal(proto.MemberMsg{Node: "judge-1", Kind: proto.MemberBeat, Incarnation: 1})
 	deadline := time.Now().Add(10 * time.Second)
 	// Publish until the subscription is live (it starts asynchronously).

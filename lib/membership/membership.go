@@ -1,5 +1,8 @@
 // Package membership tracks which judges are alive and keeps the ring over
-// them. A judge joins on a heartbeat; it leaves at once on a "leave"
+// them. Transfers and judges both run it over the members subject, with the
+// same parameters, and so compute the same ring.
+//
+// A judge joins on a heartbeat; it leaves at once on a "leave"
 // message, on missing heartbeats for Timeout, on a "no responders" answer,
 // or after SuspectAfter consecutive request timeouts. Once out, it is
 // re-admitted by a heartbeat only after RejoinHold, so a flapping judge
@@ -23,10 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
+	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ratelog"
-	"github.com/kestrel-mon/kestrel/transfer/internal/ring"
 	"github.com/nats-io/nats.go"
 )
 
@@ -59,7 +61,7 @@ type Membership struct {
 	pruneAfter time.Duration
 	log        *slog.Logger
 	rl         *ratelog.Limiter
-	met        *metrics.Metrics
+	met        *Metrics
 
 	mu      sync.Mutex
 	nodes   map[string]*node
@@ -68,8 +70,9 @@ type Membership struct {
 	ring atomic.Pointer[ring.Ring]
 }
 
-// New returns a Membership with an empty ring.
-func New(cfg Config, log *slog.Logger, met *metrics.Metrics) (*Membership, error) {
+// New returns a Membership with an empty ring. met may be nil (metrics
+// kept but not registered).
+func New(cfg Config, log *slog.Logger, met *Metrics) (*Membership, error) {
 	r, err := ring.New(nil, cfg.Ring)
 	if err != nil {
 		return nil, err
@@ -77,16 +80,22 @@ func New(cfg Config, log *slog.Logger, met *metrics.Metrics) (*Membership, error
 	if cfg.SuspectAfter <= 0 {
 		return nil, fmt.Errorf("membership: suspect_after must be > 0")
 	}
+	if met == nil {
+		met = NewMetrics(nil, "membership")
+	}
 	m := &Membership{cfg: cfg, pruneAfter: PruneAfter(cfg.Timeout, cfg.RejoinHold), log: log, rl: ratelog.New(10 * time.Second),
 		met: met, nodes: make(map[string]*node), changed: make(chan struct{})}
 	m.ring.Store(r)
-	// Every transfer must use the same ring shape: export it so operators
-	// can alert when transfers disagree.
-	met.SetRingConfig(cfg.Ring.PartitionCount, cfg.Ring.ReplicationFactor, cfg.Ring.Load)
-	log.Info("ring config (must be identical on every transfer)", "partition_count", cfg.Ring.PartitionCount,
+	// Every transfer and judge must use the same ring shape: export it so
+	// operators can alert when they disagree.
+	met.setRingConfig(cfg.Ring.PartitionCount, cfg.Ring.ReplicationFactor, cfg.Ring.Load)
+	log.Info("ring config (must be identical on every transfer and judge)", "partition_count", cfg.Ring.PartitionCount,
 		"replication_factor", cfg.Ring.ReplicationFactor, "load", cfg.Ring.Load)
 	return m, nil
 }
+
+// Metrics returns the metrics the membership updates.
+func (m *Membership) Metrics() *Metrics { return m.met }
 
 // Ring returns the current ring snapshot (never nil).
 func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
@@ -160,13 +169,13 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 	}
 	st.lastSeen = now
 	if msg.Incarnation < st.incarnation {
-		m.met.MemberMsgsDropped.WithLabelValues(metrics.StaleMemberMsg).Inc()
+		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
 		return // from a process that has since restarted
 	}
 	st.incarnation = msg.Incarnation
 	switch msg.Kind {
 	case proto.MemberLeave:
-		m.leave(msg.Node, st, now, metrics.ChangeLeave)
+		m.leave(msg.Node, st, now, ChangeLeave)
 	case proto.MemberBeat:
 		st.lastBeat = now
 		if st.alive {
@@ -177,7 +186,7 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 		}
 		st.alive = true
 		st.timeouts = 0
-		m.met.MembershipChanges.WithLabelValues(metrics.ChangeJoin).Inc()
+		m.met.MembershipChanges.WithLabelValues(ChangeJoin).Inc()
 		m.rebuild()
 		m.log.Info("judge joined the ring", "node", msg.Node, "members", m.Ring().Len())
 	}
@@ -190,7 +199,7 @@ func (m *Membership) Expire(now time.Time) {
 	defer m.mu.Unlock()
 	for name, st := range m.nodes {
 		if st.alive && now.Sub(st.lastBeat) >= m.cfg.Timeout {
-			m.leave(name, st, now, metrics.ChangeTimeout)
+			m.leave(name, st, now, ChangeTimeout)
 		}
 	}
 	for name, st := range m.nodes {
@@ -214,7 +223,7 @@ func (m *Membership) NoResponders(name string, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if st := m.nodes[name]; st != nil {
-		m.leave(name, st, now, metrics.ChangeNoResponders)
+		m.leave(name, st, now, ChangeNoResponders)
 	}
 }
 
@@ -230,7 +239,7 @@ func (m *Membership) RequestTimeout(name string, now time.Time) bool {
 	}
 	st.timeouts++
 	if st.timeouts >= m.cfg.SuspectAfter {
-		m.leave(name, st, now, metrics.ChangeSuspect)
+		m.leave(name, st, now, ChangeSuspect)
 		return true
 	}
 	return false
@@ -250,8 +259,8 @@ func (m *Membership) RequestOK(name string) {
 func (m *Membership) HandleData(data []byte, now time.Time) {
 	mm, err := proto.DecodeMemberMsg(data)
 	if err != nil {
-		m.met.MemberMsgsDropped.WithLabelValues(metrics.BadMemberMsg).Inc()
-		if n, ok := m.rl.Allow(metrics.BadMemberMsg); ok {
+		m.met.MemberMsgsDropped.WithLabelValues(DropBadMsg).Inc()
+		if n, ok := m.rl.Allow(DropBadMsg); ok {
 			m.log.Warn("bad member message dropped", "err", err, "bytes", len(data), "suppressed", n)
 		}
 		return

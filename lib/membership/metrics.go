@@ -1,0 +1,68 @@
+package membership
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Membership change reasons (label values of Metrics.MembershipChanges).
+const (
+	ChangeJoin         = "join"
+	ChangeLeave        = "leave"
+	ChangeTimeout      = "timeout"
+	ChangeNoResponders = "no_responders"
+	ChangeSuspect      = "suspect"
+)
+
+// Reasons a member message is ignored (label values of
+// Metrics.MemberMsgsDropped).
+const (
+	DropBadMsg   = "bad_member_msg"   // does not decode
+	DropStaleMsg = "stale_member_msg" // from an older incarnation than known
+)
+
+// Metrics are the membership's metrics, named <prefix>_... so each binary
+// keeps its own names (kestrel_transfer_ring_members,
+// kestrel_judge_ring_members).
+type Metrics struct {
+	// MemberMsgsDropped: <prefix>_member_messages_dropped_total{reason}.
+	MemberMsgsDropped *prometheus.CounterVec
+	// RingMembers: <prefix>_ring_members.
+	RingMembers prometheus.Gauge
+	// MembershipChanges: <prefix>_membership_changes_total{reason}.
+	MembershipChanges *prometheus.CounterVec
+	// RingConfig: <prefix>_ring_config{partition_count,replication_factor,load}, 1.
+	RingConfig *prometheus.GaugeVec
+}
+
+// NewMetrics returns the membership metrics named <prefix>_..., e.g.
+// prefix "kestrel_transfer", registered on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
+	m := &Metrics{
+		MemberMsgsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_member_messages_dropped_total",
+			Help: "Membership messages ignored, by reason."}, []string{"reason"}),
+		RingMembers: prometheus.NewGauge(prometheus.GaugeOpts{Name: prefix + "_ring_members", Help: "Judges in the ring."}),
+		MembershipChanges: prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_membership_changes_total",
+			Help: "Judges joining or leaving the ring, by reason."}, []string{"reason"}),
+		RingConfig: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: prefix + "_ring_config",
+			Help: "1 for the consistent hash ring parameters in use; they must be identical on every transfer and judge."},
+			[]string{"partition_count", "replication_factor", "load"}),
+	}
+	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect} {
+		m.MembershipChanges.WithLabelValues(l)
+	}
+	for _, l := range []string{DropBadMsg, DropStaleMsg} {
+		m.MemberMsgsDropped.WithLabelValues(l)
+	}
+	if reg != nil {
+		reg.MustRegister(m.MemberMsgsDropped, m.RingMembers, m.MembershipChanges, m.RingConfig)
+	}
+	return m
+}
+
+// setRingConfig exports the ring parameters in use (one series, value 1).
+func (m *Metrics) setRingConfig(partitionCount, replicationFactor int, load float64) {
+	m.RingConfig.Reset()
+	m.RingConfig.WithLabelValues(strconv.Itoa(partitionCount), strconv.Itoa(replicationFactor), strconv.FormatFloat(load, 'g', -1, 64)).Set(1)
+}
