@@ -2,11 +2,20 @@
 // them. Transfers and judges both run it over the members subject, with the
 // same parameters, and so compute the same ring.
 //
-// A judge joins on a heartbeat; it leaves at once on a "leave"
-// message, on missing heartbeats for Timeout, on a "no responders" answer,
-// or after SuspectAfter consecutive request timeouts. Once out, it is
-// re-admitted by a heartbeat only after RejoinHold, so a flapping judge
-// does not move series back and forth.
+// A judge joins on a heartbeat; it leaves at once on a "leave" message, on
+// missing heartbeats for Timeout, on a "no responders" answer, or after
+// SuspectAfter consecutive request timeouts. Once out, it is re-admitted by
+// a heartbeat only after RejoinHold, so a flapping judge does not move
+// series back and forth.
+//
+// Evictions are shared: when this process takes a judge out for a local
+// reason (heartbeat timeout, no responders, suspect), Run publishes an
+// "evict" message on the members subject naming the judge, the incarnation
+// it knew and the reason. Every other membership that receives it takes
+// the judge out too (reason "evicted", same rejoin hold), so all views
+// agree within one message delivery instead of disagreeing for a whole
+// rejoin hold. An evict about an older incarnation than the one known is
+// stale and ignored; a received leave or evict is never re-published.
 //
 // A judge that is out of the ring and has sent no message at all for
 // PruneAfter (max(1m, 10 × max(Timeout, RejoinHold))) is forgotten, so
@@ -34,10 +43,13 @@ import (
 
 // Config configures a Membership.
 type Config struct {
-	Timeout      time.Duration
-	RejoinHold   time.Duration
-	SuspectAfter int
+	Timeout      time.Duration // a judge without heartbeats this long leaves
+	RejoinHold   time.Duration // a judge that left is re-admitted only after this
+	SuspectAfter int           // consecutive request timeouts that take a judge out (> 0)
 	Ring         ring.Config
+	// Self names this observer in the evict messages it publishes (their
+	// By field), e.g. a transfer's host and pid or a judge's node id.
+	Self string
 }
 
 // PruneAfter returns how long a departed judge's entry is kept after its
@@ -66,6 +78,11 @@ type Membership struct {
 	mu      sync.Mutex
 	nodes   map[string]*node
 	changed chan struct{}
+	// outbox holds the evicts to publish, at most one per node; filled
+	// only while Run publishes.
+	outbox     map[string]proto.MemberMsg
+	publishing bool
+	kick       chan struct{} // cap 1: outbox not empty
 
 	ring atomic.Pointer[ring.Ring]
 }
@@ -77,20 +94,29 @@ func New(cfg Config, log *slog.Logger, met *Metrics) (*Membership, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Ring = r.Config()
 	if cfg.SuspectAfter <= 0 {
 		return nil, fmt.Errorf("membership: suspect_after must be > 0")
+	}
+	if cfg.Timeout <= 0 {
+		return nil, fmt.Errorf("membership: timeout must be > 0")
+	}
+	if cfg.RejoinHold < 0 {
+		return nil, fmt.Errorf("membership: rejoin_hold must be >= 0")
 	}
 	if met == nil {
 		met = NewMetrics(nil, "membership")
 	}
 	m := &Membership{cfg: cfg, pruneAfter: PruneAfter(cfg.Timeout, cfg.RejoinHold), log: log, rl: ratelog.New(10 * time.Second),
-		met: met, nodes: make(map[string]*node), changed: make(chan struct{})}
+		met: met, nodes: make(map[string]*node), changed: make(chan struct{}),
+		outbox: make(map[string]proto.MemberMsg), kick: make(chan struct{}, 1)}
 	m.ring.Store(r)
 	// Every transfer and judge must use the same ring shape: export it so
 	// operators can alert when they disagree.
 	met.setRingConfig(cfg.Ring.PartitionCount, cfg.Ring.ReplicationFactor, cfg.Ring.Load)
 	log.Info("ring config (must be identical on every transfer and judge)", "partition_count", cfg.Ring.PartitionCount,
-		"replication_factor", cfg.Ring.ReplicationFactor, "load", cfg.Ring.Load)
+		"replication_factor", cfg.Ring.ReplicationFactor, "load", cfg.Ring.Load, "hasher", cfg.Ring.Hasher,
+		"timeout", cfg.Timeout, "rejoin_hold", cfg.RejoinHold)
 	return m, nil
 }
 
@@ -142,8 +168,15 @@ func (m *Membership) rebuild() {
 	m.changed = make(chan struct{})
 }
 
-// leave takes node out of the ring; m.mu held.
-func (m *Membership) leave(name string, st *node, now time.Time, reason string) {
+// local reports whether reason is this process's own observation (and so
+// is published as an evict).
+func local(reason string) bool {
+	return reason == ChangeTimeout || reason == ChangeNoResponders || reason == ChangeSuspect
+}
+
+// leave takes node out of the ring; m.mu held. For a local reason, an
+// evict message is queued for Run to publish.
+func (m *Membership) leave(name string, st *node, now time.Time, reason string, attrs ...any) {
 	if !st.alive {
 		return
 	}
@@ -152,7 +185,14 @@ func (m *Membership) leave(name string, st *node, now time.Time, reason string) 
 	st.timeouts = 0
 	m.met.MembershipChanges.WithLabelValues(reason).Inc()
 	m.rebuild()
-	m.log.Warn("judge left the ring", "node", name, "reason", reason, "members", m.Ring().Len())
+	if local(reason) && m.publishing {
+		m.outbox[name] = proto.MemberMsg{Node: name, Kind: proto.MemberEvict, Incarnation: st.incarnation, By: m.cfg.Self, Reason: reason}
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	}
+	m.log.Warn("judge left the ring", append([]any{"node", name, "reason", reason, "members", m.Ring().Len()}, attrs...)...)
 }
 
 // Handle applies one member message received at now.
@@ -160,6 +200,10 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.nodes[msg.Node]
+	if msg.Kind == proto.MemberEvict {
+		m.evicted(msg, st, now)
+		return
+	}
 	if st == nil {
 		if msg.Kind == proto.MemberLeave {
 			return
@@ -190,6 +234,22 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 		m.rebuild()
 		m.log.Info("judge joined the ring", "node", msg.Node, "members", m.Ring().Len())
 	}
+}
+
+// evicted applies an evict message from another observer; m.mu held. The
+// judge is taken out when the incarnation this membership knows is not
+// newer than the message's; the message is not the judge's own, so it
+// neither creates an entry nor keeps one from being forgotten.
+func (m *Membership) evicted(msg proto.MemberMsg, st *node, now time.Time) {
+	if st == nil {
+		return // never heard of it: nothing to take out
+	}
+	if msg.Incarnation < st.incarnation {
+		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
+		return // about a process that has since restarted
+	}
+	st.incarnation = msg.Incarnation
+	m.leave(msg.Node, st, now, ChangeEvicted, "by", msg.By, "by_reason", msg.Reason)
 }
 
 // Expire removes judges whose last heartbeat is older than Timeout, and
@@ -268,14 +328,17 @@ func (m *Membership) HandleData(data []byte, now time.Time) {
 	m.Handle(mm, now)
 }
 
-// Run subscribes to the members subject and expires silent judges until
-// ctx ends.
+// Run subscribes to the members subject, expires silent judges and
+// publishes an evict message for every judge this membership takes out for
+// a local reason, until ctx ends.
 func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) error {
 	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) { m.HandleData(msg.Data, time.Now()) })
 	if err != nil {
 		return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	m.setPublishing(true)
+	defer m.setPublishing(false)
 	tick := m.cfg.Timeout / 4
 	if tick < 10*time.Millisecond {
 		tick = 10 * time.Millisecond
@@ -288,6 +351,49 @@ func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) err
 			return nil
 		case now := <-t.C:
 			m.Expire(now)
+		case <-m.kick:
 		}
+		m.publishEvicts(nc, subject)
+	}
+}
+
+func (m *Membership) setPublishing(on bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.publishing = on
+	if !on {
+		clear(m.outbox)
+	}
+}
+
+// takeEvicts empties the outbox.
+func (m *Membership) takeEvicts() []proto.MemberMsg {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.outbox) == 0 {
+		return nil
+	}
+	out := make([]proto.MemberMsg, 0, len(m.outbox))
+	for _, msg := range m.outbox {
+		out = append(out, msg)
+	}
+	clear(m.outbox)
+	return out
+}
+
+// publishEvicts sends the queued evict messages. A failed publish is
+// counted and logged (rate-limited); it is not retried: the other
+// observers still take the judge out on their own timeout.
+func (m *Membership) publishEvicts(nc *nats.Conn, subject string) {
+	for _, msg := range m.takeEvicts() {
+		if err := nc.Publish(subject, msg.Encode()); err != nil {
+			m.met.EvictsPublished.WithLabelValues(PublishError).Inc()
+			if n, ok := m.rl.Allow("evict_publish"); ok {
+				m.log.Warn("cannot publish evict message", "node", msg.Node, "reason", msg.Reason, "err", err, "suppressed", n)
+			}
+			continue
+		}
+		m.met.EvictsPublished.WithLabelValues(PublishOK).Inc()
+		m.log.Info("evict published", "node", msg.Node, "incarnation", msg.Incarnation, "reason", msg.Reason)
 	}
 }

@@ -240,7 +240,7 @@ func TestMetricNames(t *testing.T) {
 		for _, mf := range mfs {
 			got = append(got, mf.GetName())
 		}
-		want := []string{prefix + "_member_messages_dropped_total",
+		want := []string{prefix + "_member_evicts_published_total", prefix + "_member_messages_dropped_total",
 			prefix + "_membership_changes_total", prefix + "_ring_config", prefix + "_ring_members"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("prefix %s: metrics %v, want %v", prefix, got, want)

@@ -7,19 +7,30 @@ import (
 )
 
 // Membership change reasons (label values of Metrics.MembershipChanges).
+// Timeout, NoResponders and Suspect are local: this process saw the
+// judge fail and publishes an evict message; Leave and Evicted come from
+// a message.
 const (
 	ChangeJoin         = "join"
 	ChangeLeave        = "leave"
 	ChangeTimeout      = "timeout"
 	ChangeNoResponders = "no_responders"
 	ChangeSuspect      = "suspect"
+	ChangeEvicted      = "evicted" // an evict message from another observer
 )
 
 // Reasons a member message is ignored (label values of
 // Metrics.MemberMsgsDropped).
 const (
 	DropBadMsg   = "bad_member_msg"   // does not decode
-	DropStaleMsg = "stale_member_msg" // from an older incarnation than known
+	DropStaleMsg = "stale_member_msg" // from (or about) an older incarnation than known
+)
+
+// Results of publishing an evict message (label values of
+// Metrics.EvictsPublished).
+const (
+	PublishOK    = "ok"
+	PublishError = "error"
 )
 
 // Metrics are the membership's metrics, named <prefix>_... so each binary
@@ -34,6 +45,8 @@ type Metrics struct {
 	MembershipChanges *prometheus.CounterVec
 	// RingConfig: <prefix>_ring_config{partition_count,replication_factor,load}, 1.
 	RingConfig *prometheus.GaugeVec
+	// EvictsPublished: <prefix>_member_evicts_published_total{result}.
+	EvictsPublished *prometheus.CounterVec
 }
 
 // NewMetrics returns the membership metrics named <prefix>_..., e.g.
@@ -48,15 +61,21 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 		RingConfig: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: prefix + "_ring_config",
 			Help: "1 for the consistent hash ring parameters in use; they must be identical on every transfer and judge."},
 			[]string{"partition_count", "replication_factor", "load"}),
+		EvictsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_member_evicts_published_total",
+			Help: "Evict messages published after this process took a judge out of the ring for a local reason (timeout, no_responders, suspect), by result."},
+			[]string{"result"}),
 	}
-	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect} {
+	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect, ChangeEvicted} {
 		m.MembershipChanges.WithLabelValues(l)
 	}
 	for _, l := range []string{DropBadMsg, DropStaleMsg} {
 		m.MemberMsgsDropped.WithLabelValues(l)
 	}
+	for _, l := range []string{PublishOK, PublishError} {
+		m.EvictsPublished.WithLabelValues(l)
+	}
 	if reg != nil {
-		reg.MustRegister(m.MemberMsgsDropped, m.RingMembers, m.MembershipChanges, m.RingConfig)
+		reg.MustRegister(m.MemberMsgsDropped, m.RingMembers, m.MembershipChanges, m.RingConfig, m.EvictsPublished)
 	}
 	return m
 }

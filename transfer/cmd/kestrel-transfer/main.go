@@ -71,7 +71,7 @@ func run() int {
 	defer nc.Close()
 	subj := cfg.Subjects()
 	mem, err := membership.New(membership.Config{
-		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter,
+		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter, Self: observerID(),
 		Ring: ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load},
 	}, log, met.Membership)
 	if err != nil {
@@ -197,6 +197,15 @@ func shutdownRest(log *slog.Logger, srv *http.Server, stopMem context.CancelFunc
 		time.Sleep(10 * time.Millisecond)
 	}
 	log.Info("nats drained", "took", time.Since(t))
+}
+
+// observerID names this transfer in the evict messages it publishes.
+func observerID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("transfer@%s/%d", host, os.Getpid())
 }
 
 func newLogger(c config.Log) *slog.Logger {

@@ -77,7 +77,8 @@ type Metrics struct {
 
 	// Membership holds the ring and membership metrics, named
 	// kestrel_transfer_ring_members, kestrel_transfer_membership_changes_total{reason},
-	// kestrel_transfer_member_messages_dropped_total{reason} and
+	// kestrel_transfer_member_messages_dropped_total{reason},
+	// kestrel_transfer_member_evicts_published_total{result} and
 	// kestrel_transfer_ring_config{partition_count,replication_factor,load}.
 	Membership *membership.Metrics
 }
