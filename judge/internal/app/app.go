@@ -36,6 +36,8 @@ type App struct {
 	svc     *server.Service
 	ln      net.Listener
 	httpSrv *http.Server
+	cl      *cluster
+	subj    proto.Subjects
 }
 
 // New builds every part (connections are opened lazily or retried).
@@ -70,12 +72,28 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.subj = subj
+	if a.cl, err = newCluster(a); err != nil {
+		return nil, err
+	}
+	a.Engine.SetOwner(a.cl.tracker)
 	nc, err := server.Connect(cfg.NATS, "kestrel-judge "+cfg.NodeID, a.M, log)
 	if err != nil {
 		_ = a.rdb.Close()
 		return nil, err
 	}
 	a.nc = nc
+	// While disconnected the others may take this judge out of the ring
+	// and judge its series: own nothing until connected again, then gain
+	// every partition anew (settle, windows dropped, states re-read).
+	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
+		log.Warn("nats disconnected", "err", err)
+		a.cl.suspend("nats disconnected")
+	})
+	nc.SetReconnectHandler(func(nc *nats.Conn) {
+		log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		a.cl.resume("nats reconnected")
+	})
 	a.svc = server.New(nc, subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval.D(), a.M, log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
@@ -97,6 +115,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 				return nil
 			},
 			"redis": a.store.Ping,
+			"ring":  a.cl.check,
 		},
 	})}
 	return a, nil
@@ -131,6 +150,22 @@ func (a *App) Run(ctx context.Context) error {
 	a.Engine.Start(ectx)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- a.httpSrv.Serve(a.ln) }()
+	// The ring parameters must match the bucket's before this judge
+	// follows the members and serves.
+	if err := a.cl.ensureParams(ctx, a.nc, a.subj.RingBucket()); err != nil {
+		a.shutdown(ecancel)
+		return nil
+	}
+	mctx, mcancel := context.WithCancel(context.Background())
+	memDone := make(chan struct{})
+	defer func() { mcancel(); <-memDone }() // after shutdown: membership is followed to the end
+	go func() {
+		defer close(memDone)
+		if err := a.cl.mem.Run(mctx, a.nc, a.subj.Members()); err != nil {
+			a.log.Error("membership stopped", "err", err)
+		}
+	}()
+	go a.cl.follow(mctx)
 	if err := a.svc.Start(); err != nil {
 		a.shutdown(ecancel)
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
+	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/window"
 	"github.com/kestrel-mon/kestrel/proto"
@@ -46,6 +47,9 @@ type Engine struct {
 	dispatch []int // shard indexes of the current request (under subMu)
 	reqPool  sync.Pool
 
+	own *owner.Tracker // nil: every series is served (tests, tools)
+	om  *ownMetrics
+
 	series   atomic.Int64
 	inflight sync.WaitGroup
 	workers  sync.WaitGroup
@@ -69,7 +73,7 @@ func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, l
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 3 * time.Second
 	}
-	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background()}
+	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry)}
 	for i := 0; i < cfg.Workers; i++ {
 		e.shards = append(e.shards, &shard{
 			e:      e,
@@ -162,10 +166,17 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 	e.m.PointsReceived.Add(float64(len(pts)))
 	req := e.reqPool.Get().(*request)
 	req.done, req.start, req.err = done, start, nil
+	tab, nowNS := e.ownTable(), start.UnixNano()
 	for i := range pts {
 		p := &pts[i]
 		e.keyBuf = proto.AppendSeriesKey(e.keyBuf[:0], p.Endpoint, p.Metric, p.Tags)
-		pt := &req.parts[xxhash.Sum64(e.keyBuf)%uint64(len(e.shards))]
+		h := xxhash.Sum64(e.keyBuf)
+		if tab != nil && !tab.Serves(tab.Partition(h), nowNS) {
+			req.refuse(i, len(pts))
+			continue
+		}
+		pt := &req.parts[h%uint64(len(e.shards))]
+		pt.hashes = append(pt.hashes, h)
 		q := *p
 		if len(p.Tags) > 0 {
 			// Decoded tags are reused by the next Decode: copy them. The
@@ -184,9 +195,14 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 		}
 	}
 	if len(e.dispatch) == 0 {
-		e.m.RequestsOK.Inc()
+		err := req.movedErr()
+		if err != nil {
+			e.m.RequestsError.Inc()
+		} else {
+			e.m.RequestsOK.Inc()
+		}
 		req.release()
-		done(nil)
+		done(err)
 		return
 	}
 	e.inflight.Add(1)
@@ -204,25 +220,29 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 func (e *Engine) Process(ctx context.Context, pts []proto.Point) error {
 	rs := e.rules.Get()
 	now := time.Now().UnixNano()
+	tab := e.ownTable()
 	for i := range pts {
 		p := &pts[i]
-		s := e.shardOf(p)
+		// A stack buffer keeps this allocation free for ordinary keys.
+		var buf [256]byte
+		h := xxhash.Sum64(proto.AppendSeriesKey(buf[:0], p.Endpoint, p.Metric, p.Tags))
+		if tab != nil && !tab.Serves(tab.Partition(h), now) {
+			return errMovedAll
+		}
+		s := e.shards[h%uint64(len(e.shards))]
 		s.mu.Lock()
-		err := s.processPoint(ctx, p, rs, now)
+		se := s.lookup(p, h, tab, now)
+		s.want(se, p, rs)
+		err := s.flushLoads(ctx)
+		if err == nil {
+			err = s.processPoint(ctx, p, rs, now)
+		}
 		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (e *Engine) shardOf(p *proto.Point) *shard {
-	// Only used by Process: a stack buffer keeps it allocation free for
-	// ordinary keys.
-	var buf [256]byte
-	k := proto.AppendSeriesKey(buf[:0], p.Endpoint, p.Metric, p.Tags)
-	return e.shards[xxhash.Sum64(k)%uint64(len(e.shards))]
 }
 
 // History returns the window of a series newest first, false when unknown.
@@ -244,16 +264,29 @@ func (e *Engine) SeriesCount() int64 { return e.series.Load() }
 // returns how many.
 func (e *Engine) Sweep(now time.Time) int {
 	cut := now.Add(-e.cfg.IdleEvict).UnixNano()
-	total := 0
+	tab := e.ownTable()
+	total, pruned := 0, 0
 	for _, s := range e.shards {
 		s.mu.Lock()
 		for k, se := range s.series {
-			if se.lastSeen < cut {
+			switch {
+			case tab != nil && !tab.Owns(tab.Partition(se.hash)):
+				// Moved away: its window and states would be dropped on
+				// return anyway.
+				delete(s.series, k)
+				pruned++
+			case se.lastSeen < cut:
 				delete(s.series, k)
 				total++
 			}
 		}
 		s.mu.Unlock()
+	}
+	if pruned > 0 {
+		e.series.Add(int64(-pruned))
+		e.m.Series.Sub(float64(pruned))
+		e.om.SeriesPruned.Add(float64(pruned))
+		e.log.Info("dropped series no longer owned", "count", pruned)
 	}
 	if total > 0 {
 		e.series.Add(int64(-total))
@@ -265,8 +298,10 @@ func (e *Engine) Sweep(now time.Time) int {
 }
 
 type request struct {
-	e       *Engine
-	parts   []part
+	e        *Engine
+	parts    []part
+	refused  []byte // bitmap of points this judge does not serve (see proto.MovedReply)
+	nRefused int
 	pending atomic.Int32
 	mu      sync.Mutex
 	err     error
@@ -277,6 +312,8 @@ type request struct {
 type part struct {
 	req    *request
 	points []proto.Point
+	hashes []uint64  // xxhash64 of each point's series key
+	series []*series // filled by prepare
 	tags   []proto.Tag
 }
 
@@ -293,6 +330,9 @@ func (r *request) finish(err error) {
 	}
 	e := r.e
 	done, rerr := r.done, r.err
+	if rerr == nil {
+		rerr = r.movedErr()
+	}
 	e.m.RequestDuration.Observe(time.Since(r.start).Seconds())
 	if rerr != nil {
 		e.m.RequestsError.Inc()
@@ -311,7 +351,12 @@ func (r *request) release() {
 		p.points = p.points[:0]
 		clear(p.tags)
 		p.tags = p.tags[:0]
+		p.hashes = p.hashes[:0]
+		clear(p.series)
+		p.series = p.series[:0]
 	}
+	clear(r.refused)
+	r.refused, r.nRefused = r.refused[:0], 0
 	r.done, r.err = nil, nil
 	r.e.reqPool.Put(r)
 }
