@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,7 @@ func TestJudgeOverNATS(t *testing.T) {
 	cfg.Redis.Addr = rs.Addr
 	cfg.RulesFile = rulesPath
 	cfg.HeartbeatInterval = config.Duration(50 * time.Millisecond)
+	cfg.Ownership.Settle = config.Duration(300 * time.Millisecond)
 	cfg.Workers = 2
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -101,14 +103,32 @@ func TestJudgeOverNATS(t *testing.T) {
 	for i := int64(1); i <= 3; i++ {
 		pts = append(pts, proto.Point{Endpoint: "host01", Metric: "cpu.idle", Value: 1, Timestamp: i * 60, Step: 60})
 	}
-	reply, err := nc.Request(subj.Judge("judge-test"), proto.EncodeBatch(pts), 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	// The judge is alone in its ring: it owns every partition, and serves
+	// them once the settle period is over (MOVED until then, which a
+	// transfer retries).
+	moved := 0
+	settleBy := time.Now().Add(10 * time.Second)
+	for {
+		reply, err := nc.Request(subj.Judge("judge-test"), proto.EncodeBatch(pts), 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = proto.DecodeJudgeReply(reply.Data)
+		var je *proto.JudgeError
+		if errors.As(err, &je) && time.Now().Before(settleBy) {
+			if _, ok, _ := je.Moved(); ok {
+				moved++
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+		}
+		if err != nil {
+			t.Fatalf("reply %q: %v", reply.Data, err)
+		}
+		break
 	}
-	if err := proto.DecodeJudgeReply(reply.Data); err != nil {
-		t.Fatalf("reply %q: %v", reply.Data, err)
-	}
-	reply, err = nc.Request(subj.Judge("judge-test"), []byte("not a batch"), 10*time.Second)
+	t.Logf("%d MOVED replies before the partitions settled", moved)
+	reply, err := nc.Request(subj.Judge("judge-test"), []byte("not a batch"), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ringcheck"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -72,19 +74,27 @@ func run() int {
 	subj := cfg.Subjects()
 	mem, err := membership.New(membership.Config{
 		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter, Self: observerID(),
-		Ring: ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load},
+		Ring: ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load, Hasher: cfg.Ring.Hasher},
 	}, log, met.Membership)
 	if err != nil {
 		log.Error("cannot start membership", "err", err)
 		return 1
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		log.Error("cannot open jetstream", "err", err)
+		return 1
+	}
+	// The ring parameters must equal the shared bucket's: until they do
+	// (and whenever they stop to), nothing is fetched.
+	guard := ringcheck.New(subj.RingBucket(), cfg.RingParams(), met.RingConfigMismatch, log)
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.HTTP.Listen, "err", err)
 		return 1
 	}
-	srv := &http.Server{Handler: httpapi.Handler(nc, mem, met.Registry), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpapi.Handler(nc, mem, guard, met.Registry), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 3)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -93,21 +103,20 @@ func run() int {
 	}()
 	log.Info("http listening", "addr", ln.Addr().String())
 
+	// Membership and the ring parameter check run until the engine has
+	// stopped (they are what it routes by).
 	memCtx, stopMem := context.WithCancel(context.Background())
 	defer stopMem()
 	memDone := make(chan struct{})
-	go func() {
-		defer close(memDone)
+	var bg sync.WaitGroup
+	bg.Go(func() {
 		if err := mem.Run(memCtx, nc, subj.Members()); err != nil {
 			errc <- err
 		}
-	}()
+	})
+	bg.Go(func() { _ = guard.Run(memCtx, js, cfg.Ring.BucketReplicas, cfg.NATS.ConnectTimeout+5*time.Second) })
+	go func() { bg.Wait(); close(memDone) }()
 
-	js, err := jetstream.New(nc)
-	if err != nil {
-		log.Error("cannot open jetstream", "err", err)
-		return 1
-	}
 	cons, err := ensure(ctx, js, cfg, log)
 	if err != nil {
 		log.Info("stopped before the stream was ready", "err", err)
@@ -124,6 +133,7 @@ func run() int {
 		RequestTimeout: cfg.Judge.RequestTimeout, RetryBackoff: cfg.Judge.RetryBackoff, MaxBackoff: cfg.Judge.MaxBackoff,
 		MaxInflight: cfg.Judge.MaxInflight, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
 		InProgressEvery: cfg.Consumer.InProgressEvery, NakDelay: cfg.Consumer.NakDelay, ShutdownTimeout: cfg.ShutdownTimeout,
+		Gate: guard,
 	}, subj, nc, mem, met, log)
 	engCtx, stopEng := context.WithCancel(context.Background())
 	defer stopEng()

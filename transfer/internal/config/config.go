@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/ringparams"
 	"github.com/kestrel-mon/kestrel/proto"
 	"go.yaml.in/yaml/v3"
 )
@@ -69,11 +70,14 @@ type Consumer struct {
 	NakDelay        time.Duration `yaml:"nak_delay"`
 }
 
-// Ring configures the consistent hash ring (buraksezer/consistent).
+// Ring configures the consistent hash ring (buraksezer/consistent). The
+// parameters must equal those in the shared KV bucket (<PREFIX>_RING).
 type Ring struct {
 	PartitionCount    int     `yaml:"partition_count"`
 	ReplicationFactor int     `yaml:"replication_factor"`
 	Load              float64 `yaml:"load"`
+	Hasher            string  `yaml:"hasher"`
+	BucketReplicas    int     `yaml:"bucket_replicas"` // replicas of the KV bucket when this transfer creates it
 }
 
 // Membership configures how judges join and leave the ring.
@@ -128,7 +132,7 @@ func Default() Config {
 			NakDelay:        30 * time.Second,
 		},
 		MinStep:    30,
-		Ring:       Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25},
+		Ring:       Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64", BucketReplicas: 1},
 		Membership: Membership{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second},
 		Judge: Judge{
 			RequestTimeout: 5 * time.Second,
@@ -171,6 +175,13 @@ func Parse(name string, b []byte) (Config, error) {
 
 // File returns the name of the file the config came from.
 func (c *Config) File() string { return c.file }
+
+// RingParams returns the ring parameters this transfer must share with
+// every other transfer and judge (ring.* and membership.timeout/rejoin_hold).
+func (c *Config) RingParams() ringparams.Params {
+	return ringparams.Params{PartitionCount: c.Ring.PartitionCount, ReplicationFactor: c.Ring.ReplicationFactor, Load: c.Ring.Load,
+		Hasher: c.Ring.Hasher, MemberTimeout: c.Membership.Timeout, RejoinHold: c.Membership.RejoinHold}
+}
 
 // Subjects returns the NATS subjects under the configured prefix.
 func (c *Config) Subjects() proto.Subjects {
@@ -264,6 +275,12 @@ func (c *Config) Validate() error {
 	}
 	if !(c.Ring.Load > 1.0) || c.Ring.Load > 1e6 {
 		bad("ring.load", "must be > 1.0, got %v", c.Ring.Load)
+	}
+	if c.Ring.Hasher != "xxhash64" {
+		bad("ring.hasher", "must be xxhash64 (the only hasher), got %q", c.Ring.Hasher)
+	}
+	if c.Ring.BucketReplicas < 1 || c.Ring.BucketReplicas > 5 {
+		bad("ring.bucket_replicas", "must be 1..5, got %d", c.Ring.BucketReplicas)
 	}
 	if c.Membership.Timeout <= 0 {
 		bad("membership.timeout", "must be > 0")

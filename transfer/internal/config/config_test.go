@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/ringparams"
 )
 
 func TestDefaults(t *testing.T) {
@@ -36,6 +38,8 @@ func TestDefaults(t *testing.T) {
 		{"ring.partition_count", c.Ring.PartitionCount, 271},
 		{"ring.replication_factor", c.Ring.ReplicationFactor, 20},
 		{"ring.load", c.Ring.Load, 1.25},
+		{"ring.hasher", c.Ring.Hasher, "xxhash64"},
+		{"ring.bucket_replicas", c.Ring.BucketReplicas, 1},
 		{"membership.timeout", c.Membership.Timeout, 3 * time.Second},
 		{"membership.rejoin_hold", c.Membership.RejoinHold, 2 * time.Second},
 		{"judge.request_timeout", c.Judge.RequestTimeout, 5 * time.Second},
@@ -84,8 +88,12 @@ judge: {linger: 0s}
 	if len(c.NATS.URLs) != 2 || c.Stream.Replicas != 3 || c.Stream.MaxAge != 24*time.Hour || c.Ring.PartitionCount != 7 || c.Judge.Linger != 0 {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
-	if c.Subjects().Stream() != "ACME_MON_INGEST" {
-		t.Fatal(c.Subjects().Stream())
+	if c.Subjects().Stream() != "ACME_MON_INGEST" || c.Subjects().RingBucket() != "ACME_MON_RING" {
+		t.Fatal(c.Subjects().Stream(), c.Subjects().RingBucket())
+	}
+	want := ringparams.Params{PartitionCount: 7, ReplicationFactor: 3, Load: 1.5, Hasher: "xxhash64", MemberTimeout: 3 * time.Second, RejoinHold: 2 * time.Second}
+	if got := c.RingParams(); got != want {
+		t.Fatalf("ring params %+v, want %+v", got, want)
 	}
 	if c.Consumer.FetchBatch != 100 {
 		t.Fatal("untouched default lost")
@@ -121,6 +129,10 @@ func TestBadValues(t *testing.T) {
 		{"unknown_key: 1", "field unknown_key not found"},
 		{"judge: {linger: 5}", "t.yaml"},
 		{"ring: [1]", "t.yaml"},
+		{"ring: {hasher: md5}", "t.yaml: ring.hasher: must be xxhash64"},
+		{"ring: {hasher: ''}", "ring.hasher"},
+		{"ring: {bucket_replicas: 0}", "t.yaml: ring.bucket_replicas: must be 1..5"},
+		{"ring: {bucket_replicas: 6}", "ring.bucket_replicas"},
 	}
 	for _, tc := range cases {
 		_, err := Parse("t.yaml", []byte(tc.yaml))

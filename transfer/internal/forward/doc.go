@@ -12,6 +12,10 @@
 //	                   │ failure: backoff, re-locate every point on the current ring, queue again
 //	membership ──ring changed──▶ loop: points queued for a departed judge re-located
 //
+// The fetcher pauses while no judge is alive or while Config.Gate (the
+// ring parameter check) is blocked, so nothing is fetched that cannot be
+// placed on a ring every transfer and judge agrees on.
+//
 // The loop is single-threaded, so none of its state needs a lock; the ring
 // is an immutable snapshot read without locks.
 package forward

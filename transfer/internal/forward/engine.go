@@ -44,6 +44,18 @@ type Config struct {
 	InProgressEvery time.Duration
 	NakDelay        time.Duration
 	ShutdownTimeout time.Duration
+	// Gate, when set, can forbid fetching: while Blocked returns a reason
+	// (the ring parameters differ from the shared bucket's) the fetch loop
+	// pauses as it does when no judge is alive.
+	Gate Gate
+}
+
+// Gate tells the fetch loop whether it may fetch.
+type Gate interface {
+	// Blocked returns why fetching must pause, or "" when it may go on.
+	Blocked() string
+	// Changed returns a channel closed at the next change of Blocked.
+	Changed() <-chan struct{}
 }
 
 // inMsg is an ingest message held until its points are all accepted.
@@ -181,14 +193,8 @@ func (e *Engine) Run(ctx context.Context, cons jetstream.Consumer) error {
 
 func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 	for ctx.Err() == nil {
-		if e.mem.Ring().Len() == 0 {
-			e.met.FetchPaused.Set(1)
-			e.log.Warn("no judge alive: fetching paused")
-			if err := e.mem.WaitAlive(ctx); err != nil {
-				return
-			}
-			e.met.FetchPaused.Set(0)
-			e.log.Info("judge alive: fetching resumed", "members", e.mem.Ring().Len())
+		if !e.waitFetchable(ctx) {
+			return
 		}
 		b, err := cons.Fetch(e.cfg.FetchBatch, jetstream.FetchMaxWait(e.cfg.FetchWait))
 		if err != nil {
@@ -209,6 +215,43 @@ func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 		}
 		if err := b.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			e.fetchError(ctx, err)
+		}
+	}
+}
+
+// waitFetchable returns true at once when fetching may go on, else
+// pauses (kestrel_transfer_fetch_paused 1) until the gate opens and a
+// judge is alive; false when ctx ends first.
+func (e *Engine) waitFetchable(ctx context.Context) bool {
+	paused := ""
+	for {
+		memChanged := e.mem.Changed()
+		var gateChanged <-chan struct{}
+		why := ""
+		if e.cfg.Gate != nil {
+			gateChanged = e.cfg.Gate.Changed()
+			why = e.cfg.Gate.Blocked()
+		}
+		if why == "" && e.mem.Ring().Len() == 0 {
+			why = "no judge alive"
+		}
+		if why == "" {
+			if paused != "" {
+				e.met.FetchPaused.Set(0)
+				e.log.Info("fetching resumed", "members", e.mem.Ring().Len())
+			}
+			return true
+		}
+		if why != paused {
+			e.met.FetchPaused.Set(1)
+			e.log.Warn("fetching paused", "reason", why, "members", e.mem.Ring().Len())
+			paused = why
+		}
+		select {
+		case <-memChanged:
+		case <-gateChanged:
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

@@ -2,6 +2,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -11,24 +12,45 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler returns the HTTP handler: /health is 200 when connected to NATS
-// with at least one judge alive, else 503 saying why; /metrics exports reg.
-func Handler(nc *nats.Conn, mem *membership.Membership, reg *prometheus.Registry) http.Handler {
+// RingCheck tells whether the ring parameters are confirmed by the shared
+// bucket (ringcheck.Guard).
+type RingCheck interface {
+	// Blocked returns why the transfer must not route, or "".
+	Blocked() string
+}
+
+// Handler returns the HTTP handler. /health is 200 when connected to NATS,
+// with the ring parameters confirmed by the shared bucket and at least one
+// judge alive; else 503 saying why: plain text for NATS and judges, and
+// {"ring": "<reason>"} (JSON) when the ring parameters are not confirmed,
+// e.g. {"ring":"config differs from KESTREL_RING: partition_count 271
+// (config) != 512 (bucket)"}. ring may be nil (no check). /metrics
+// exports reg.
+func Handler(nc *nats.Conn, mem *membership.Membership, ring RingCheck, reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if st := nc.Status(); st != nats.CONNECTED {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "nats not connected (%s)\n", st)
 			return
 		}
+		if ring != nil {
+			if why := ring.Blocked(); why != "" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_ = json.NewEncoder(w).Encode(map[string]string{"ring": why})
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		r := mem.Ring()
 		if r.Len() == 0 {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "no judge alive: fetching paused")
 			return
 		}
-		fmt.Fprintf(w, "ok: nats connected, %d judges %v\n", r.Len(), r.Members())
+		fmt.Fprintf(w, "ok: nats connected, %d judges %v, ring %016x\n", r.Len(), r.Members(), r.ID())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	return mux

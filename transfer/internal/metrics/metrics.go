@@ -67,6 +67,9 @@ type Metrics struct {
 	ParkedPoints         prometheus.Gauge
 
 	FetchPaused prometheus.Gauge
+	// RingConfigMismatch is 1 while this transfer's ring parameters differ
+	// from the shared bucket's (it does not fetch meanwhile).
+	RingConfigMismatch prometheus.Gauge
 
 	NATSAsyncErrors *prometheus.CounterVec
 
@@ -106,7 +109,8 @@ func New() *Metrics {
 	m.PendingPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_pending_points", Help: "Points routed and not yet acknowledged by a judge (queued, in flight or parked)."})
 	m.JudgePendingPoints = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_pending_points", Help: "Points queued or in flight to one judge."}, []string{"node"})
 	m.ParkedPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_parked_points", Help: "Points waiting for any judge to be alive."})
-	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive."})
+	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive or the ring parameters are not confirmed by the shared bucket."})
+	m.RingConfigMismatch = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config_mismatch", Help: "1 while this transfer's ring parameters differ from the shared KV bucket's (or the bucket holds none): it does not fetch."})
 	m.NATSAsyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_nats_async_errors_total", Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."}, []string{"kind"})
 	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
 	m.NATSAsyncErrors.WithLabelValues("other")
@@ -120,7 +124,7 @@ func New() *Metrics {
 	m.Membership = membership.NewMetrics(r, "kestrel_transfer")
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.JudgeRequestDuration,
-		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused} {
+		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused, m.RingConfigMismatch} {
 		f(c)
 	}
 	reasons := proto.Reasons()

@@ -1,0 +1,108 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/judge/internal/config"
+	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/ringparams"
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// A judge whose ring parameters differ from the KV bucket's neither
+// heartbeats nor serves and says why on /health; once the bucket holds its
+// parameters it joins.
+func TestRingParamsMismatchRefusesToServe(t *testing.T) {
+	ns := natstest.Start(t)
+	rs := redistest.Start(t)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	cfg := config.Default()
+	other := ringparams.Params{PartitionCount: 512, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64",
+		MemberTimeout: cfg.Membership.Timeout.D(), RejoinHold: cfg.Membership.RejoinHold.D()}
+	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, other); err != nil {
+		t.Fatal(err)
+	}
+	subj, _ := proto.NewSubjects("")
+	beats := make(chan proto.MemberMsg, 100)
+	sub, err := nc.Subscribe(subj.Members(), func(m *nats.Msg) {
+		if mm, err := proto.DecodeMemberMsg(m.Data); err == nil && mm.Kind == proto.MemberBeat {
+			beats <- mm
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	_ = os.WriteFile(rulesPath, []byte(testRules), 0o644)
+	cfg.NodeID = "judge-ring"
+	cfg.NATS.URLs = []string{ns.ClientURL()}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Redis.Addr = rs.Addr
+	cfg.RulesFile = rulesPath
+	cfg.HeartbeatInterval = config.Duration(50 * time.Millisecond)
+	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(rctx) }()
+	defer func() {
+		cancel()
+		<-runErr
+	}()
+
+	health := "http://" + a.HTTPAddr() + "/health"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := httpGet(t, health)
+		if code == 503 && strings.Contains(body, "partition_count") && strings.Contains(body, "512") && strings.Contains(body, "271") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/health with other ring parameters: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case b := <-beats:
+		t.Fatalf("a judge with other ring parameters heartbeats: %+v", b)
+	default:
+	}
+
+	// The bucket now holds the judge's parameters: it joins and serves.
+	other.PartitionCount = 271
+	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-beats:
+		if b.Node != "judge-ring" {
+			t.Fatalf("beat from %s", b.Node)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no heartbeat after the bucket matched")
+	}
+	if code, body := httpGet(t, health); code != 200 || !strings.Contains(body, `"ring":"ok"`) {
+		t.Fatalf("/health after the bucket matched: %d %s", code, body)
+	}
+}
