@@ -17,15 +17,15 @@ import (
 
 // Config is the whole judge.yaml.
 type Config struct {
-	NodeID            string   `yaml:"node_id"`
-	NATS              NATS     `yaml:"nats"`
-	HTTP              HTTP     `yaml:"http"`
-	Redis             Redis    `yaml:"redis"`
-	RulesFile         string   `yaml:"rules_file"`
-	Window            Window   `yaml:"window"`
-	Alarm             Alarm    `yaml:"alarm"`
-	Workers           int      `yaml:"workers"`
-	QueueLen          int      `yaml:"queue_len"`
+	NodeID            string     `yaml:"node_id"`
+	NATS              NATS       `yaml:"nats"`
+	HTTP              HTTP       `yaml:"http"`
+	Redis             Redis      `yaml:"redis"`
+	RulesFile         string     `yaml:"rules_file"`
+	Window            Window     `yaml:"window"`
+	Alarm             Alarm      `yaml:"alarm"`
+	Workers           int        `yaml:"workers"`
+	QueueLen          int        `yaml:"queue_len"`
 	HeartbeatInterval Duration   `yaml:"heartbeat_interval"`
 	ShutdownTimeout   Duration   `yaml:"shutdown_timeout"`
 	Log               Log        `yaml:"log"`

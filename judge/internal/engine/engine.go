@@ -302,11 +302,11 @@ type request struct {
 	parts    []part
 	refused  []byte // bitmap of points this judge does not serve (see proto.MovedReply)
 	nRefused int
-	pending atomic.Int32
-	mu      sync.Mutex
-	err     error
-	done    func(error)
-	start   time.Time
+	pending  atomic.Int32
+	mu       sync.Mutex
+	err      error
+	done     func(error)
+	start    time.Time
 }
 
 type part struct {
