@@ -17,7 +17,8 @@ func TestExampleLoads(t *testing.T) {
 	d := Default()
 	if c.HTTP.Listen != ":6081" || c.Window.Size != 11 || c.Window.IdleEvict.D() != 24*time.Hour ||
 		c.Alarm.MinInterval.D() != 300*time.Second || c.Alarm.EventListFormat != "event:p%d" ||
-		c.Alarm.StreamMaxLen != 100000 || c.HeartbeatInterval.D() != time.Second || c.Redis.Addr != d.Redis.Addr {
+		c.Alarm.StreamMaxLen != 100000 || c.HeartbeatInterval.D() != time.Second || c.Redis.Addr != d.Redis.Addr ||
+		c.Ring != d.Ring || c.Membership != d.Membership || c.Ownership != d.Ownership {
 		t.Fatalf("example differs from defaults: %+v", c)
 	}
 	if err := proto.ValidateNodeID(c.NodeID); err != nil || !strings.HasSuffix(c.NodeID, "-6081") {
@@ -49,6 +50,13 @@ func TestBadConfigs(t *testing.T) {
 		{"rules_file: r\nnats: {token: a, user: b}\n", "only one of"},
 		{"rules_file: r\nlog: {level: loud}\n", "log.level"},
 		{"rules_file: r\nheartbeat_interval: 0s\n", "heartbeat_interval"},
+		{"rules_file: r\nring: {partition_count: 0}\n", "ring.partition_count"},
+		{"rules_file: r\nring: {load: 1}\n", "ring.load"},
+		{"rules_file: r\nring: {hasher: md5}\n", "ring.hasher"},
+		{"rules_file: r\nring: {bucket_replicas: 7}\n", "ring.bucket_replicas"},
+		{"rules_file: r\nmembership: {timeout: 1s}\n", "membership.timeout: must be longer than heartbeat_interval"},
+		{"rules_file: r\nmembership: {rejoin_hold: -1s}\n", "membership.rejoin_hold"},
+		{"rules_file: r\nownership: {settle: 500ms}\n", "ownership.settle: must be at least heartbeat_interval"},
 	}
 	for _, c := range cases {
 		_, err := Parse("judge.yaml", []byte(c.yaml))
