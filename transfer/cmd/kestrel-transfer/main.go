@@ -1,5 +1,8 @@
 // Command kestrel-transfer pulls ingest batches from NATS JetStream,
 // validates the points and forwards each series to the judge that owns it.
+//
+//	kestrel-transfer -c transfer.yaml [-log.level debug]
+//	kestrel-transfer ring get|set -c transfer.yaml [...]   (see internal/ringcmd)
 package main
 
 import (
@@ -24,6 +27,7 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ringcheck"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ringcmd"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -35,6 +39,9 @@ const binary = "kestrel-transfer"
 func main() { os.Exit(run()) }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == "ring" {
+		return ringcmd.Main(os.Args[2:], os.Stdout, os.Stderr)
+	}
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	cfgPath := fs.String("c", "transfer.yaml", "config file")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -131,7 +138,7 @@ func run() int {
 	eng := forward.New(forward.Config{
 		MinStep: int32(cfg.MinStep), BatchPoints: cfg.Judge.BatchPoints, MaxBatchBytes: maxBytes, Linger: cfg.Judge.Linger,
 		RequestTimeout: cfg.Judge.RequestTimeout, RetryBackoff: cfg.Judge.RetryBackoff, MaxBackoff: cfg.Judge.MaxBackoff,
-		MaxInflight: cfg.Judge.MaxInflight, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
+		MaxInflight: cfg.Judge.MaxInflight, MovedRetry: cfg.Judge.MovedRetry, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
 		InProgressEvery: cfg.Consumer.InProgressEvery, NakDelay: cfg.Consumer.NakDelay, ShutdownTimeout: cfg.ShutdownTimeout,
 		Gate: guard,
 	}, subj, nc, mem, met, log)
