@@ -53,6 +53,9 @@ type Judge struct {
 	points   []proto.Point
 	requests int
 	failNext int
+	moveNext int
+	moved    int
+	refuse   func(proto.Point) bool
 	gate     chan struct{} // when non-nil, replies wait for it to close
 	dead     bool          // killed: held requests are never answered
 
@@ -101,6 +104,28 @@ func (j *Judge) serve(m *nats.Msg) {
 		_ = m.Respond(proto.JudgeReplyError(errTest))
 		return
 	}
+	if err == nil && j.moveNext > 0 {
+		// Refuse some points with a MOVED bitmap, take the others.
+		j.moveNext--
+		bm := make([]byte, (len(pts)+7)/8)
+		n := 0
+		for i, p := range pts {
+			if j.refuse(p) {
+				bm[i/8] |= 1 << (i % 8)
+				n++
+				continue
+			}
+			j.points = append(j.points, p)
+		}
+		j.moved += n
+		j.mu.Unlock()
+		if n > 0 {
+			_ = m.Respond(proto.JudgeReplyError(testErr(proto.MovedReply(bm))))
+		} else {
+			_ = m.Respond(proto.JudgeReplyOK())
+		}
+		return
+	}
 	if err == nil {
 		j.points = append(j.points, pts...)
 	}
@@ -110,6 +135,22 @@ func (j *Judge) serve(m *nats.Msg) {
 		return
 	}
 	_ = m.Respond(proto.JudgeReplyOK())
+}
+
+// MoveNext makes the next n requests refuse the points for which refuse
+// is true with a MOVED reply (as a judge does for series it does not
+// serve) and take the others.
+func (j *Judge) MoveNext(n int, refuse func(proto.Point) bool) {
+	j.mu.Lock()
+	j.moveNext, j.refuse = n, refuse
+	j.mu.Unlock()
+}
+
+// Moved returns how many points were refused with MOVED.
+func (j *Judge) Moved() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.moved
 }
 
 type testErr string

@@ -95,6 +95,7 @@ type Judge struct {
 	RetryBackoff   time.Duration `yaml:"retry_backoff"`
 	MaxBackoff     time.Duration `yaml:"max_backoff"`
 	MaxInflight    int           `yaml:"max_inflight"`
+	MovedRetry     time.Duration `yaml:"moved_retry"`
 }
 
 // Config is transfer.yaml.
@@ -140,6 +141,7 @@ func Default() Config {
 			Linger:         5 * time.Millisecond,
 			SuspectAfter:   3,
 			RetryBackoff:   200 * time.Millisecond,
+			MovedRetry:     100 * time.Millisecond,
 			MaxBackoff:     10 * time.Second,
 			MaxInflight:    4,
 		},
@@ -299,6 +301,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Judge.SuspectAfter <= 0 {
 		bad("judge.suspect_after", "must be > 0, got %d", c.Judge.SuspectAfter)
+	}
+	if c.Judge.MovedRetry <= 0 {
+		bad("judge.moved_retry", "must be > 0")
 	}
 	if c.Judge.RetryBackoff <= 0 {
 		bad("judge.retry_backoff", "must be > 0")

@@ -38,7 +38,8 @@ type Config struct {
 	RequestTimeout  time.Duration
 	RetryBackoff    time.Duration
 	MaxBackoff      time.Duration
-	MaxInflight     int // requests per judge
+	MaxInflight     int           // requests per judge
+	MovedRetry      time.Duration // hold of a judge that answered MOVED before its refused points are sent again
 	FetchBatch      int
 	FetchWait       time.Duration
 	InProgressEvery time.Duration
@@ -135,6 +136,9 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 	}
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = 1
+	}
+	if cfg.MovedRetry <= 0 {
+		cfg.MovedRetry = 100 * time.Millisecond
 	}
 	e := &Engine{
 		cfg: cfg, log: log, rl: ratelog.New(10 * time.Second), met: met, mem: mem, nc: nc, subj: subj,
@@ -506,6 +510,10 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		e.freeBatch(b)
 		return
 	}
+	if refused, ok := movedOf(b.err); ok {
+		e.movedReply(b, refused, now)
+		return
+	}
 	e.met.JudgeRetries.WithLabelValues(retry).Inc()
 	if n, ok := e.rl.Allow("retry:" + retry); ok {
 		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", retry, "points", len(b.refs), "err", b.err, "suppressed", n)
@@ -534,9 +542,56 @@ func (e *Engine) complete(b *batch, now time.Time) {
 	e.forget(js)
 }
 
+// movedOf returns the bitmap of a MOVED reply (nil: every point).
+func movedOf(err error) ([]byte, bool) {
+	var je *proto.JudgeError
+	if !errors.As(err, &je) {
+		return nil, false
+	}
+	refused, ok, berr := je.Moved()
+	if !ok || berr != nil {
+		return nil, false // a bad bitmap is retried as any error reply
+	}
+	return refused, true
+}
+
+// movedReply handles a MOVED reply: the judge judged the points it serves and
+// refused the others (not its own in its view of the ring, or gained less
+// than its settle period ago). The refused points are routed again on the
+// current ring after a short hold of that judge (the views converge within
+// a member message or a settle period); the judge is not failing, so
+// neither backoff nor suspicion applies.
+func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
+	js := b.js
+	e.mem.RequestOK(js.node)
+	js.failures = 0
+	js.holdUntil = now.Add(e.cfg.MovedRetry)
+	e.met.JudgeRetries.WithLabelValues(metrics.RetryMoved).Inc()
+	e.syncRing(now)
+	n := 0
+	for i, r := range b.refs {
+		if proto.MovedHas(refused, i) {
+			n++
+			e.route(r, now)
+			continue
+		}
+		e.met.PointsForwarded.Inc()
+		e.pointDone(r)
+	}
+	e.met.PointsMoved.Add(float64(n))
+	if c, ok := e.rl.Allow("retry:" + metrics.RetryMoved); ok {
+		e.log.Info("judge does not serve some points (MOVED), routing them again", "node", js.node, "moved", n, "accepted", len(b.refs)-n, "suppressed", c)
+	}
+	e.freeBatch(b)
+	e.forget(js)
+}
+
 func classify(err error) (result, retry string) {
 	if err == nil {
 		return metrics.ResultOK, ""
+	}
+	if _, ok := movedOf(err); ok {
+		return metrics.ResultMoved, metrics.RetryMoved
 	}
 	var je *proto.JudgeError
 	switch {

@@ -16,6 +16,7 @@ const (
 	RetryNoResponders = "no_responders"
 	RetryRequestError = "request_error"
 	RetryBadReply     = "bad_reply"
+	RetryMoved        = "moved"
 	RetryShutdown     = "shutdown"
 )
 
@@ -30,6 +31,7 @@ const (
 	ResultNoResp    = "no_responders"
 	ResultReqError  = "request_error"
 	ResultBadReply  = "bad_reply"
+	ResultMoved     = "moved"
 	FetchErrorLabel = "fetch_error"
 )
 
@@ -47,6 +49,7 @@ type Metrics struct {
 
 	PointsReceived  prometheus.Counter
 	PointsForwarded prometheus.Counter
+	PointsMoved     prometheus.Counter
 	PointsRejected  *prometheus.CounterVec
 	Rejected        []prometheus.Counter // indexed by proto.Reason
 
@@ -95,6 +98,7 @@ func New() *Metrics {
 	m := &Metrics{Registry: r}
 	m.PointsReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_received_total", Help: "Points decoded from ingest messages."})
 	m.PointsForwarded = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_forwarded_total", Help: "Points acknowledged by a judge."})
+	m.PointsMoved = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_moved_total", Help: "Points a judge answered MOVED (not its own in its view of the ring, or gained too recently), routed again."})
 	m.PointsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_points_rejected_total", Help: "Invalid points dropped, by reason."}, []string{"reason"})
 	m.MessagesReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_received_total", Help: "Ingest messages fetched (redeliveries included)."})
 	m.MessagesAcked = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_messages_acked_total", Help: "Ingest messages acknowledged after every valid point was accepted by a judge."})
@@ -122,7 +126,7 @@ func New() *Metrics {
 	}
 	f(m.MsgOpErrors)
 	m.Membership = membership.NewMetrics(r, "kestrel_transfer")
-	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
+	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsMoved, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.JudgeRequestDuration,
 		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused, m.RingConfigMismatch} {
 		f(c)
@@ -132,11 +136,11 @@ func New() *Metrics {
 	for _, rs := range reasons {
 		m.Rejected[rs] = m.PointsRejected.WithLabelValues(rs.String())
 	}
-	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply} {
+	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply, RetryMoved} {
 		m.JudgeRetries.WithLabelValues(l)
 	}
 	m.RequestDuration = make(map[string]prometheus.Observer)
-	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply} {
+	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply, ResultMoved} {
 		m.RequestDuration[l] = m.JudgeRequestDuration.WithLabelValues(l)
 	}
 	m.MessagesTerminated.WithLabelValues(TermMalformed)
