@@ -138,7 +138,7 @@ func run() int {
 	eng := forward.New(forward.Config{
 		MinStep: int32(cfg.MinStep), BatchPoints: cfg.Judge.BatchPoints, MaxBatchBytes: maxBytes, Linger: cfg.Judge.Linger,
 		RequestTimeout: cfg.Judge.RequestTimeout, RetryBackoff: cfg.Judge.RetryBackoff, MaxBackoff: cfg.Judge.MaxBackoff,
-		MaxInflight: cfg.Judge.MaxInflight, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
+		MaxInflight: cfg.Judge.MaxInflight, MovedRetry: cfg.Judge.MovedRetry, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
 		InProgressEvery: cfg.Consumer.InProgressEvery, NakDelay: cfg.Consumer.NakDelay, ShutdownTimeout: cfg.ShutdownTimeout,
 		Gate: guard,
 	}, subj, nc, mem, met, log)
