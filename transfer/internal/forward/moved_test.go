@@ -18,7 +18,9 @@ func TestMovedPointsRoutedAgain(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	j := h.judge("judge-1")
 	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
-	refuse := func(p proto.Point) bool { return strings.HasSuffix(p.Endpoint, "1") || strings.HasSuffix(p.Endpoint, "3") }
+	refuse := func(p proto.Point) bool {
+		return strings.HasSuffix(p.Endpoint, "1") || strings.HasSuffix(p.Endpoint, "3")
+	}
 	j.MoveNext(2, refuse)
 	pts := series(0, 30, time.Now().Unix())
 	want := 0
