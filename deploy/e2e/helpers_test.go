@@ -319,12 +319,32 @@ redis:
   addr: %q
 rules_file: %q
 heartbeat_interval: 500ms
+membership:
+  timeout: 2s
+  rejoin_hold: 1s
+ownership:
+  settle: 1s
 log:
   level: debug
 `, i, c.natsURL, listen, c.redisAddr, rules))
 	p := startProc(t, c.dir, name, filepath.Join(binDir, "kestrel-judge"), false, "-c", conf)
 	waitFor(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 	c.judges = append(c.judges, p)
+	c.listens[p] = listen
+}
+
+// restartJudge starts judge i again (same node id, config and port) after
+// it exited.
+func (c *cluster) restartJudge(i int) {
+	t := c.t
+	old := c.judges[i]
+	<-old.done
+	listen := c.listens[old]
+	name := fmt.Sprintf("kestrel-judge-%d", i)
+	conf := filepath.Join(c.dir, name+".yaml")
+	p := startProc(t, c.dir, fmt.Sprintf("%s-run%d", name, len(c.listens)), filepath.Join(binDir, "kestrel-judge"), false, "-c", conf)
+	waitFor(t, name+" /health after restart", 60*time.Second, httpOK("http://"+listen+"/health"), p)
+	c.judges[i] = p
 	c.listens[p] = listen
 }
 
