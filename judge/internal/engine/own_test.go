@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -225,5 +227,92 @@ func TestSubmitRefusesWhatItDoesNotServe(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(a.e.om.PointsMoved); int(n) != len(pts)+refused {
 		t.Fatalf("points moved %v, want %d", n, len(pts)+refused)
+	}
+}
+
+// After regaining its partitions, the states of a request's series are
+// read again in pipelined round trips (at most one per worker part), never
+// one per series.
+func TestRegainReloadsStatesBatched(t *testing.T) {
+	r := redistest.Start(t)
+	a := newNode(t, r.Addr, "a", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.e.Start(ctx)
+	defer a.e.Stop()
+	const n = 200
+	send := func(ts int64) {
+		var enc proto.Encoder
+		for i := 0; i < n; i++ {
+			p := gauge("h"+strconv.Itoa(i), "one.point", ts, 50)
+			enc.Add(&p)
+		}
+		done := make(chan error, 1)
+		a.e.Submit(enc.AppendTo(nil), func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveTo(ringOf(t, "a"), a)
+	send(60)
+	loads, trips := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.e.om.BatchLoads)
+	if loads != n || trips > 4 {
+		t.Fatalf("first request: %v states in %v round trips, want %d in at most 4", loads, trips, n)
+	}
+	send(120) // owned throughout: nothing is read
+	if l, tr := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.e.om.BatchLoads); l != loads || tr != trips {
+		t.Fatalf("series owned throughout were read again: %v states, %v trips", l-loads, tr-trips)
+	}
+	moveTo(ringOf(t, "b"), a)
+	moveTo(ringOf(t, "a"), a)
+	send(180)
+	l, tr := testutil.ToFloat64(a.m.StateLoads)-loads, testutil.ToFloat64(a.e.om.BatchLoads)-trips
+	if l != n || tr > 4 || tr < 1 {
+		t.Fatalf("after regaining: %v states in %v round trips, want %d in 1..4", l, tr, n)
+	}
+}
+
+// Two transfers disagree about the owner of a series: each sends its
+// points to the judge it believes owns it. Only the owner in the judges'
+// shared view judges them; the other refuses them (MOVED) and the
+// transfer sends them on. The alarm ends as in-order judging leaves it.
+func TestTransfersDisagreeOnlyOwnerJudges(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := newNode(t, r.Addr, "a", 0), newNode(t, r.Addr, "b", 0)
+	both := ringOf(t, "a", "b")
+	moveTo(both, a, b)
+	// A series b owns.
+	ep := ""
+	for i := 0; ep == ""; i++ {
+		e := "h" + strconv.Itoa(i)
+		if o, _ := both.Locate([]byte(e + "/one.point")); o == "b" {
+			ep = e
+		}
+	}
+	vals := []float64{50, 1, 1, 50, 1, 50, 50, 1}
+	nodes := []judgeNode{a, b}
+	refusedByA := 0
+	for i, v := range vals {
+		p := gauge(ep, "one.point", int64(60*(i+1)), v)
+		first := nodes[i%2] // alternate transfers with different views
+		err := first.e.Process(context.Background(), []proto.Point{p})
+		if err != nil {
+			if first.tr != a.tr || !strings.Contains(err.Error(), "MOVED") {
+				t.Fatalf("point %d: %v", i, err)
+			}
+			refusedByA++
+			mustProcess(t, b.e, p) // the transfer routes it again
+		}
+	}
+	if refusedByA != len(vals)/2 {
+		t.Fatalf("a refused %d points, want %d", refusedByA, len(vals)/2)
+	}
+	if _, held := a.e.History(ep + "/one.point"); held {
+		t.Fatal("a kept a window of a series it does not own")
+	}
+	got := statuses(t, a.fixture, 2)
+	want := []string{"PROBLEM", "OK", "PROBLEM", "OK", "PROBLEM"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }
