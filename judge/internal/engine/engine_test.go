@@ -282,10 +282,10 @@ func TestStateMachineOverPoints(t *testing.T) {
 	if len(evs) != 5 || evs[4]["currentStep"] != float64(1) || evs[4]["status"] != "PROBLEM" {
 		t.Fatalf("want new PROBLEM step 1: %v", evs[len(evs)-1])
 	}
-	// Old and equal timestamps are ignored.
-	before := testutil.ToFloat64(f.m.IgnoredNotNewer)
+	// Timestamps the window holds are ignored (the first value is kept).
+	before := testutil.ToFloat64(f.m.IgnoredDuplicate)
 	mustProcess(t, f.e, gauge("host02", "cpu.idle", ts, 99), gauge("host02", "cpu.idle", ts-600, 99))
-	if got := testutil.ToFloat64(f.m.IgnoredNotNewer) - before; got != 2 {
+	if got := testutil.ToFloat64(f.m.IgnoredDuplicate) - before; got != 2 {
 		t.Fatalf("ignored %v", got)
 	}
 	if n := len(events(t, f.rdb, 0)); n != 5 {
@@ -371,7 +371,7 @@ func TestRedeliveredPointNoDuplicate(t *testing.T) {
 	f := newEngine(t, r.Addr, cpuRules)
 	batch := []proto.Point{gauge("host01", "cpu.idle", 60, 1), gauge("host01", "cpu.idle", 120, 1), gauge("host01", "cpu.idle", 180, 1)}
 	mustProcess(t, f.e, batch...)
-	mustProcess(t, f.e, batch...) // redelivery: ignored (not newer)
+	mustProcess(t, f.e, batch...) // redelivery: ignored (duplicates)
 	if n := len(events(t, f.rdb, 0)); n != 1 {
 		t.Fatalf("%d events", n)
 	}

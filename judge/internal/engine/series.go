@@ -39,6 +39,7 @@ type shard struct {
 	keyBuf []byte
 	vals   []float64
 	ts     []int64
+	snap   []window.Point // the window saved before a late point's insertion
 }
 
 func (s *shard) run() {
@@ -60,8 +61,14 @@ func (s *shard) processPart(pt *part) error {
 	return nil
 }
 
-// processPoint stages p, evaluates the rules and commits p only when every
-// alarm write succeeded. s.mu is held.
+// processPoint judges p and commits it to its series' window only when
+// every alarm write succeeded. s.mu is held.
+//
+// A point newer than the window is staged with a ring push (undone by
+// Rollback on error) and the rules run as of it. A late point (older than
+// the newest) goes to processLate. A point whose timestamp the window holds
+// (the first one is kept), or older than a full window, is counted and not
+// judged.
 func (s *shard) processPoint(ctx context.Context, p *proto.Point, rs *rules.Set, now int64) error {
 	e := s.e
 	s.keyBuf = proto.AppendSeriesKey(s.keyBuf[:0], p.Endpoint, p.Metric, p.Tags)
@@ -74,67 +81,135 @@ func (s *shard) processPoint(ctx context.Context, p *proto.Point, rs *rules.Set,
 		e.m.Series.Inc()
 	}
 	se.lastSeen = now
-	if !se.ring.Accepts(p.Timestamp) {
-		e.m.IgnoredNotNewer.Inc()
-		return nil
+	pt := window.Point{TS: p.Timestamp, Value: p.Value}
+	if !se.ring.Accepts(p.Timestamp) { // not the newest: the uncommon path
+		switch place, k := se.ring.Locate(p.Timestamp); place {
+		case window.Duplicate:
+			e.m.IgnoredDuplicate.Inc()
+			return nil
+		case window.TooOld:
+			e.m.IgnoredTooOld.Inc()
+			return nil
+		case window.Late:
+			return s.processLate(ctx, se, p, pt, k, rs)
+		}
 	}
-	undo := se.ring.Push(window.Point{TS: p.Timestamp, Value: p.Value})
+	undo := se.ring.Push(pt)
 	oldType := se.typ
 	se.typ = p.Type
 	if rl := rs.ForMetric(p.Metric); len(rl) > 0 {
-		if err := s.evaluate(ctx, se, p, rl); err != nil {
+		matched, err := s.evaluate(ctx, se, p, rl, 0)
+		if err != nil {
 			se.ring.Rollback(undo)
 			se.typ = oldType
 			return err
 		}
+		if matched {
+			e.m.PointsEvaluated.Inc()
+		}
+	}
+	if se.typ == proto.Counter {
+		s.countResets(se, 0)
 	}
 	return nil
 }
 
-func (s *shard) evaluate(ctx context.Context, se *series, p *proto.Point, rl []*rules.Rule) error {
+// processLate judges a late point p (pt in the window), which belongs at
+// position k of se's window (k newer points; a full window drops its
+// oldest). The window is saved in the shard's scratch buffer, p inserted,
+// and the rules run as of p and then as of every newer point, oldest
+// first, through the same state machine; when a write fails the saved
+// window is restored exactly. The series type stays that of the newest
+// point.
+func (s *shard) processLate(ctx context.Context, se *series, p *proto.Point, pt window.Point, k int, rs *rules.Set) error {
+	e := s.e
+	if cap(s.snap) < se.ring.Cap() {
+		s.snap = make([]window.Point, 0, se.ring.Cap())
+	}
+	s.snap = se.ring.Snapshot(s.snap)
+	se.ring.Insert(k, pt)
+	if rl := rs.ForMetric(p.Metric); len(rl) > 0 {
+		for at := k; at >= 0; at-- {
+			matched, err := s.evaluate(ctx, se, p, rl, at)
+			if err != nil {
+				se.ring.Restore(s.snap)
+				return err
+			}
+			if !matched {
+				break // no rule matches the series, as of any point
+			}
+			if at == k {
+				e.m.PointsEvaluated.Inc()
+			}
+		}
+	}
+	e.m.PointsLate.Inc()
+	if se.typ == proto.Counter {
+		s.countResets(se, k)
+	}
+	return nil
+}
+
+// countResets counts the resets (decreases) of a COUNTER that the point
+// just committed at position i of se's window brought in, once per point.
+func (s *shard) countResets(se *series, i int) {
+	if n := se.ring.Resets(i); n > 0 {
+		s.e.m.CounterResets.Add(float64(n))
+	}
+}
+
+// evaluate runs the rules of rl that match p's series as of the at-th
+// newest point of its window (0 = the newest): a function sees that point
+// and the older ones only (for COUNTER/DERIVE the rates computed from
+// them), and the alarm's point time is that point's. It reports whether a
+// rule matched.
+func (s *shard) evaluate(ctx context.Context, se *series, p *proto.Point, rl []*rules.Rule, at int) (bool, error) {
 	e := s.e
 	n := -1
+	var pointTS int64
 	for _, r := range rl {
 		if !r.Matches(p.Endpoint, p.Tags) {
 			continue
 		}
 		if n < 0 {
+			pointTS = se.ring.At(at).TS
 			if se.typ.IsRate() {
-				n = se.ring.Rates(s.vals, s.ts)
+				n = se.ring.Rates(at, se.typ == proto.Counter, s.vals, s.ts)
 			} else {
-				n = se.ring.Values(s.vals, s.ts)
+				n = se.ring.Values(at, s.vals, s.ts)
 			}
-			e.m.PointsEvaluated.Inc()
 		}
 		e.m.RuleEvals.Inc()
 		res, ok := r.Fn.Eval(s.vals[:n])
 		if !ok {
 			continue
 		}
-		// The oldest raw point the function used: its Used-th value, or
-		// for a rate series the older point of its Used-th rate (rates
-		// are stamped with the newer point of their pair).
-		oldest := s.ts[res.Used-1]
-		if se.typ.IsRate() {
-			oldest = se.ring.At(res.Used).TS
-		}
-		if err := s.judge(ctx, se, p, r, res, oldest); err != nil {
-			return err
+		// s.ts holds the oldest raw point each value used: the point
+		// itself, or for a rate the older point of its pair.
+		if err := s.judge(ctx, se, p, r, res, pointTS, s.ts[res.Used-1]); err != nil {
+			return true, err
 		}
 	}
-	return nil
+	return n >= 0, nil
 }
 
-// judge runs the state machine of one rule on one series and writes the
-// transition, re-deciding when another writer changed the state.
-func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.Rule, res rules.Result, oldest int64) error {
+// judge runs the state machine of one rule on one series, evaluated as of
+// the point at pointTS, and writes the transition, re-deciding when another
+// writer changed the state. An evaluation as of a point older than the
+// state's eventTime is skipped: that state was decided from a newer point
+// (a flap of late points before it is folded into it).
+func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.Rule, res rules.Result, pointTS, oldest int64) error {
 	e := s.e
 	sl, err := s.slot(ctx, se, r)
 	if err != nil {
 		return err
 	}
-	in := alarm.Input{Triggered: res.Triggered, MaxStep: r.MaxStep, OldestTS: oldest, PointTS: p.Timestamp, MinInterval: e.cfg.MinInterval}
+	in := alarm.Input{Triggered: res.Triggered, MaxStep: r.MaxStep, OldestTS: oldest, PointTS: pointTS, MinInterval: e.cfg.MinInterval}
 	for attempt := 0; ; attempt++ {
+		if sl.st.Status != alarm.None && pointTS < sl.st.EventTime {
+			e.m.RuleEvalsSkipped.Inc()
+			return nil
+		}
 		next, fire := alarm.Decide(sl.st, in)
 		if !fire {
 			return nil

@@ -13,7 +13,6 @@ type Metrics struct {
 
 	PointsReceived  prometheus.Counter
 	PointsEvaluated prometheus.Counter // points that had at least one matching rule
-	IgnoredNotNewer prometheus.Counter
 	RuleEvals       prometheus.Counter
 	AlarmsProblem   prometheus.Counter
 	AlarmsOK        prometheus.Counter
@@ -34,6 +33,13 @@ type Metrics struct {
 	SlowConsumer    prometheus.Counter // slow consumer events on the NATS connection
 	ReplyErrors     prometheus.Counter // replies to transfers that could not be sent
 	ignored         *prometheus.CounterVec
+
+	// Late points and counter resets.
+	IgnoredTooOld    prometheus.Counter // the window is full and the point is older than all of it
+	IgnoredDuplicate prometheus.Counter // a point with the same timestamp is held (the first is kept)
+	PointsLate       prometheus.Counter // points older than the newest, inserted in time order and judged
+	RuleEvalsSkipped prometheus.Counter // evaluations as of a point older than the alarm's eventTime
+	CounterResets    prometheus.Counter // COUNTER decreases committed (no rate for that interval)
 }
 
 // New registers every metric on a fresh registry, with the Go and process
@@ -49,11 +55,19 @@ func New() *Metrics {
 	m := &Metrics{Registry: r}
 	m.PointsReceived = f("kestrel_judge_points_received_total", "Points received in requests from transfers.")
 	m.PointsEvaluated = f("kestrel_judge_points_evaluated_total", "Points that matched at least one rule and were evaluated.")
-	m.RuleEvals = f("kestrel_judge_rule_evaluations_total", "Rule evaluations (one per matching rule per point).")
+	m.RuleEvals = f("kestrel_judge_rule_evaluations_total",
+		"Rule evaluations (one per matching rule per point; a late point also as of every newer point of its window).")
+	m.RuleEvalsSkipped = f("kestrel_judge_rule_evaluations_skipped_total",
+		"Rule evaluations as of a point older than the eventTime of the alarm's state (decided from a newer point): no event.")
 	m.ignored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_points_ignored_total",
-		Help: "Points ignored, by reason (not_newer: timestamp not newer than the newest of the series)."}, []string{"reason"})
+		Help: "Points not judged, by reason (too_old: the window is full and the point is older than all of it; duplicate: a point with the same timestamp is held, the first one is kept)."}, []string{"reason"})
 	r.MustRegister(m.ignored)
-	m.IgnoredNotNewer = m.ignored.WithLabelValues("not_newer")
+	m.IgnoredTooOld = m.ignored.WithLabelValues("too_old")
+	m.IgnoredDuplicate = m.ignored.WithLabelValues("duplicate")
+	m.PointsLate = f("kestrel_judge_points_late_total",
+		"Points older than the newest of their series, inserted in time order and judged (the newer points are judged again).")
+	m.CounterResets = f("kestrel_judge_counter_resets_total",
+		"COUNTER points committed below the point before them (the counter was reset): no rate for that interval.")
 	alarms := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_alarms_written_total",
 		Help: "Alarm events written to Redis, by status."}, []string{"status"})
 	r.MustRegister(alarms)
