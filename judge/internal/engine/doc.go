@@ -3,18 +3,27 @@
 //	NATS request ──Submit──▶ decode ─┬─▶ shard 0 queue ─▶ worker 0 ─┐
 //	  (one goroutine)  split by      ├─▶ shard 1 queue ─▶ worker 1 ─┼─▶ last part done ─▶ one reply
 //	                   xxhash(key)   └─▶ ...                        ┘
+//	                   refuse points of partitions not served (MOVED bitmap)
 //
-// Every series belongs to one shard (xxhash of its series key modulo the
-// number of workers), and one worker goroutine processes a shard's parts in
-// arrival order, so the points of a series are handled serially and in
-// order. For each point the worker stages it in the series window (a ring
-// push that can be rolled back), evaluates the rules of its metric,
-// writes every resulting alarm transition to Redis (compare-and-set, see
-// package alarm) and only then keeps the staged point. When a Redis write
-// fails the push is rolled back, the rest of the part is not processed,
-// and the request is answered with an error: the transfer sends the batch
-// again and the point is judged again.
+// Submit hashes every point's series key once (xxhash64): the hash picks
+// the shard (modulo the workers) and the ring partition (modulo the
+// partition count, as the transfers compute it). A point of a partition
+// this judge does not serve (see package owner) is refused: the reply is
+// MOVED with a bitmap of those points, the others are judged.
 //
-// Alarm states are cached per series (one slot per rule), loaded from Redis
-// the first time a slot is used; a failed or refused write reloads them.
+// One worker goroutine processes a shard's parts in arrival order, so the
+// points of a series are handled serially. A part is first prepared
+// (own.go): every point's series is found or created; a series whose
+// partition is in another ownership period than the one it was filled
+// under has its window dropped and its states marked unloaded (the judge
+// did not own it throughout); the alarm states not loaded are read in one
+// pipelined Redis round trip. Then, for each point (series.go), the worker
+// stages it in the window (a ring push, or an insertion in time order for
+// a late point), evaluates the rules of its metric (as of the point, and
+// for a late point again as of every newer point), writes every resulting
+// alarm transition to Redis (compare-and-set, see package alarm) and only
+// then keeps the staged point. When a Redis write fails the window change
+// is undone, the rest of the part is not processed, and the request is
+// answered with an error: the transfer sends the batch again and the point
+// is judged again.
 package engine

@@ -235,7 +235,7 @@ func (e *Engine) Process(ctx context.Context, pts []proto.Point) error {
 		s.want(se, p, rs)
 		err := s.flushLoads(ctx)
 		if err == nil {
-			err = s.processPoint(ctx, p, rs, now)
+			err = s.processPoint(ctx, se, p, rs)
 		}
 		s.mu.Unlock()
 		if err != nil {

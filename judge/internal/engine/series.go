@@ -20,6 +20,9 @@ type series struct {
 	typ      proto.CounterType
 	lastSeen int64 // wall clock, unix ns
 	slots    []slot
+	hash     uint64     // xxhash64 of key: its shard and ring partition
+	gen      uint64     // ownership period the window and states belong to (see owner)
+	rules    *rules.Set // rules whose states were prepared (nil: prepare again)
 }
 
 // slot caches the alarm state of one rule on one series.
@@ -37,6 +40,8 @@ type shard struct {
 	series map[string]*series
 	ch     chan *part
 	keyBuf []byte
+	pend   []pendingLoad // states to read before judging a part
+	ids    []string
 	vals   []float64
 	ts     []int64
 	snap   []window.Point // the window saved before a late point's insertion
@@ -53,8 +58,11 @@ func (s *shard) processPart(pt *part) error {
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.prepare(s.e.ctx, pt, rs, now); err != nil {
+		return err
+	}
 	for i := range pt.points {
-		if err := s.processPoint(s.e.ctx, &pt.points[i], rs, now); err != nil {
+		if err := s.processPoint(s.e.ctx, pt.series[i], &pt.points[i], rs); err != nil {
 			return err
 		}
 	}
@@ -69,18 +77,11 @@ func (s *shard) processPart(pt *part) error {
 // the newest) goes to processLate. A point whose timestamp the window holds
 // (the first one is kept), or older than a full window, is counted and not
 // judged.
-func (s *shard) processPoint(ctx context.Context, p *proto.Point, rs *rules.Set, now int64) error {
+//
+// se is p's series as prepare (or lookup) found it: owned throughout, its
+// states loaded.
+func (s *shard) processPoint(ctx context.Context, se *series, p *proto.Point, rs *rules.Set) error {
 	e := s.e
-	s.keyBuf = proto.AppendSeriesKey(s.keyBuf[:0], p.Endpoint, p.Metric, p.Tags)
-	se := s.series[string(s.keyBuf)]
-	if se == nil {
-		se = &series{key: string(s.keyBuf), typ: p.Type}
-		se.ring.Init(make([]window.Point, e.cfg.WindowSize+1))
-		s.series[se.key] = se
-		e.series.Add(1)
-		e.m.Series.Inc()
-	}
-	se.lastSeen = now
 	pt := window.Point{TS: p.Timestamp, Value: p.Value}
 	if !se.ring.Accepts(p.Timestamp) { // not the newest: the uncommon path
 		switch place, k := se.ring.Locate(p.Timestamp); place {
@@ -256,22 +257,10 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 // first time.
 func (s *shard) slot(ctx context.Context, se *series, r *rules.Rule) (*slot, error) {
 	e := s.e
-	var sl *slot
-	for i := range se.slots {
-		if se.slots[i].kind == r.Kind && se.slots[i].ruleID == r.ID {
-			sl = &se.slots[i]
-			break
-		}
-	}
-	if sl == nil {
-		id := proto.ExpressionEventID(r.ID, se.key)
-		if r.Kind == rules.Strategy {
-			id = proto.StrategyEventID(r.ID, se.key)
-		}
-		se.slots = append(se.slots, slot{kind: r.Kind, ruleID: r.ID, id: id})
-		sl = &se.slots[len(se.slots)-1]
-	}
+	sl := &se.slots[slotIndex(se, r)]
 	if !sl.loaded {
+		// Normally prepare loaded it with the rest of the part; this is
+		// the fallback after a failed write.
 		lctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
 		st, err := e.store.Load(lctx, sl.id)
 		cancel()
