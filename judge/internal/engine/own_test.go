@@ -316,3 +316,31 @@ func TestTransfersDisagreeOnlyOwnerJudges(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+// Series of partitions moved away are dropped by the sweep; owned ones
+// stay until idle.
+func TestSweepDropsSeriesMovedAway(t *testing.T) {
+	r := redistest.Start(t)
+	a := newNode(t, r.Addr, "a", 0)
+	moveTo(ringOf(t, "a"), a)
+	for i := 0; i < 40; i++ {
+		mustProcess(t, a.e, gauge("h"+strconv.Itoa(i), "no.rules", 60, 1))
+	}
+	two := ringOf(t, "a", "b")
+	moveTo(two, a)
+	mine := 0
+	for i := 0; i < 40; i++ {
+		if o, _ := two.Locate([]byte("h" + strconv.Itoa(i) + "/no.rules")); o == "a" {
+			mine++
+		}
+	}
+	if n := a.e.Sweep(time.Now()); n != 0 {
+		t.Fatalf("%d series evicted as idle", n)
+	}
+	if got := a.e.SeriesCount(); got != int64(mine) {
+		t.Fatalf("%d series left, want the %d a owns", got, mine)
+	}
+	if n := testutil.ToFloat64(a.e.om.SeriesPruned); int(n) != 40-mine {
+		t.Fatalf("pruned %v, want %d", n, 40-mine)
+	}
+}
