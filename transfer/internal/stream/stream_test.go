@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Several transfers starting at once all end up with the same stream and
-// consumer; a later start with a new max_bytes updates the stream.
-func TestEnsureConcurrentAndUpdate(t *testing.T) {
+// Several transfers starting at once all end up with the same stream
+// (ingest subjects open) and consumer. A later start with other settings
+// changes nothing (the existing settings win) and is told how they
+// differ; Apply then writes them.
+func TestEnsureConcurrentKeepsExistingSettings(t *testing.T) {
 	srv := natstest.StartServer(t)
 	subj, _ := proto.NewSubjects("kestrel")
 	cfg := config.Default()
@@ -42,31 +45,75 @@ func TestEnsureConcurrentAndUpdate(t *testing.T) {
 		}
 	}
 	js, _ := jetstream.New(natstest.Connect(t, srv))
-	cfg.Stream.MaxBytes = 1 << 20
-	cfg.Consumer.AckWait = 45 * time.Second
-	cons, err := Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer)
-	if err != nil {
-		t.Fatal(err)
+	streamCfg := func() jetstream.StreamConfig {
+		s, err := js.Stream(ctx, "KESTREL_INGEST")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config
 	}
-	s, err := js.Stream(ctx, "KESTREL_INGEST")
-	if err != nil {
-		t.Fatal(err)
+	consumerCfg := func() jetstream.ConsumerConfig {
+		c, err := js.Consumer(ctx, "KESTREL_INGEST", "transfer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CachedInfo().Config
 	}
-	sc := s.CachedInfo().Config
-	if sc.MaxBytes != 1<<20 || sc.Retention != jetstream.InterestPolicy || sc.Discard != jetstream.DiscardNew ||
-		sc.Storage != jetstream.FileStorage || len(sc.Subjects) != 1 || sc.Subjects[0] != "kestrel.ingest.>" {
+	sc := streamCfg()
+	if sc.MaxBytes != 1<<30 || sc.Retention != jetstream.InterestPolicy || sc.Discard != jetstream.DiscardNew ||
+		sc.Storage != jetstream.FileStorage || !slices.Equal(sc.Subjects, []string{"kestrel.ingest.>"}) {
 		t.Fatalf("stream config %+v", sc)
 	}
-	ci := cons.CachedInfo().Config
-	if ci.Durable != "transfer" || ci.AckPolicy != jetstream.AckExplicitPolicy || ci.MaxDeliver != -1 || ci.AckWait != 45*time.Second || ci.MaxAckPending != 10000 {
-		t.Fatalf("consumer config %+v", ci)
+
+	other := cfg
+	other.Stream.MaxBytes = 1 << 20
+	other.Stream.Replicas = 3 // more than this one-server "cluster" has
+	other.Consumer.AckWait = 45 * time.Second
+	if _, err := Ensure(ctx, js, subj, other.Stream, other.Consumer); err != nil {
+		t.Fatal(err)
+	}
+	if sc := streamCfg(); sc.MaxBytes != 1<<30 || sc.Replicas != 1 {
+		t.Fatalf("a transfer with other settings changed the stream: %+v", sc)
+	}
+	if ci := consumerCfg(); ci.AckWait != 30*time.Second {
+		t.Fatalf("a transfer with other settings changed the consumer: %+v", ci)
+	}
+	_, sd, cd, err := Current(ctx, js, subj, other.Stream, other.Consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"replicas 3 (config) != 1 (stream)", "max_bytes 1048576 (config) != 1073741824 (stream)"}; !slices.Equal(sd, want) {
+		t.Fatalf("stream differences %q, want %q", sd, want)
+	}
+	if want := []string{"ack_wait 45s (config) != 30s (consumer)"}; !slices.Equal(cd, want) {
+		t.Fatalf("consumer differences %q, want %q", cd, want)
+	}
+
+	// Apply writes them; replicas 3 on one server is refused by NATS and
+	// nothing is changed.
+	if _, _, err := Apply(ctx, js, subj, other.Stream, other.Consumer); err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("apply of replicas 3 on one server: %v", err)
+	}
+	other.Stream.Replicas = 1
+	sd, cd, err = Apply(ctx, js, subj, other.Stream, other.Consumer)
+	if err != nil || len(sd) != 1 || len(cd) != 1 {
+		t.Fatalf("apply: %q %q %v", sd, cd, err)
+	}
+	if sc := streamCfg(); sc.MaxBytes != 1<<20 || !slices.Equal(sc.Subjects, []string{"kestrel.ingest.>"}) {
+		t.Fatalf("stream after apply %+v", sc)
+	}
+	if ci := consumerCfg(); ci.AckWait != 45*time.Second || ci.MaxAckPending != 10000 || ci.MaxDeliver != -1 || ci.AckPolicy != jetstream.AckExplicitPolicy {
+		t.Fatalf("consumer after apply %+v", ci)
+	}
+	if sd, cd, err := Apply(ctx, js, subj, other.Stream, other.Consumer); err != nil || len(sd)+len(cd) != 0 {
+		t.Fatalf("second apply: %q %q %v", sd, cd, err)
 	}
 }
 
-// A transfer that starts against a stream and consumer that already have
-// its configuration must not update them (every restart would otherwise
-// update the stream); a changed setting is applied.
-func TestEnsureUpdatesOnlyWhatDiffers(t *testing.T) {
+// Restarting transfers, with the same or with other settings, never
+// change the stream or the consumer: no create or update request at all.
+// Apply changes exactly the stream and the consumer, once.
+func TestEnsureChangesNothingOnRestart(t *testing.T) {
 	srv := natstest.StartServer(t)
 	subj, _ := proto.NewSubjects("kestrel")
 	cfg := config.Default()
@@ -109,6 +156,10 @@ func TestEnsureUpdatesOnlyWhatDiffers(t *testing.T) {
 	if _, err := Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer); err != nil {
 		t.Fatal(err)
 	}
+	sd, cd, err := Apply(ctx, js, subj, cfg.Stream, cfg.Consumer)
+	if err != nil || len(sd) != 1 || len(cd) != 1 {
+		t.Fatalf("apply: %q %q %v", sd, cd, err)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
@@ -119,10 +170,13 @@ func TestEnsureUpdatesOnlyWhatDiffers(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	// Exactly the changed stream and the changed consumer: none of the
-	// three unchanged Ensure calls changed anything.
+	// Exactly Apply's stream update and consumer update: none of the four
+	// Ensure calls changed anything.
 	if len(updates) != 2 || !strings.HasPrefix(updates[0], "$JS.API.STREAM.UPDATE.") || !strings.Contains(updates[1], "CONSUMER") {
 		t.Fatalf("changing requests %v, want one stream update and then one consumer update", updates)
 	}
