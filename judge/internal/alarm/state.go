@@ -43,6 +43,12 @@ type State struct {
 	Status      Status
 	CurrentStep int
 	EventTime   int64 // point time of the last event
+	// Unreadable is set when the stored state cannot be read (a
+	// hand-edited status, a number that does not parse, a key of another
+	// type): the judge decides as if there were no state, and the next
+	// transition overwrites exactly what is stored (compare-and-set on
+	// the raw values), so one bad key never stalls the pipeline.
+	Unreadable string
 }
 
 // Input is what one evaluation of a rule over a series gives.

@@ -2,9 +2,11 @@ package alarm
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/redis/go-redis/v9"
@@ -25,38 +27,20 @@ func (k Keys) AlarmKey(id string) string { return k.Prefix + "alarm:" + id }
 // ActiveKey returns the sorted set of alarms in PROBLEM.
 func (k Keys) ActiveKey() string { return k.Prefix + "alarms:active" }
 
-// casScript compares the stored (status, currentStep, eventTime) of
-// KEYS[1] with ARGV[1..3] (status "" = no state) and, when equal, writes
-// the new state, the active set, the event list and the stream. Otherwise
-// it returns the stored state so the caller can decide again.
+// casScript (cas.lua) compares the stored (status, currentStep,
+// eventTime) of KEYS[1] with ARGV[1..3] and, when equal, writes the new
+// state, the active set, the event list and the stream; otherwise it
+// returns the stored values so the caller can decide again. A key of
+// another type compares as wrongType.
 //
-// KEYS: alarm hash, active zset, event list, stream.
-// ARGV: expStatus expStep expTime newStatus newStep newTime priority
-//
-//	eventJSON listLen streamMaxLen id endpoint
-const casScript = `
-local cur = redis.call('HMGET', KEYS[1], 'status', 'currentStep', 'eventTime')
-local st = cur[1] or ''
-if st ~= ARGV[1] or (st ~= '' and ((cur[2] or '') ~= ARGV[2] or (cur[3] or '') ~= ARGV[3])) then
-  return {0, st, cur[2] or '', cur[3] or ''}
-end
-redis.call('HSET', KEYS[1], 'status', ARGV[4], 'currentStep', ARGV[5], 'eventTime', ARGV[6], 'priority', ARGV[7])
-if ARGV[4] == 'PROBLEM' then
-  redis.call('ZADD', KEYS[2], ARGV[6], ARGV[11])
-else
-  redis.call('ZREM', KEYS[2], ARGV[11])
-end
-local n = tonumber(ARGV[9])
-if n > 0 then
-  redis.call('LPUSH', KEYS[3], ARGV[8])
-  redis.call('LTRIM', KEYS[3], 0, n - 1)
-end
-local m = tonumber(ARGV[10])
-if m > 0 then
-  redis.call('XADD', KEYS[4], 'MAXLEN', '~', m, '*', 'id', ARGV[11], 'status', ARGV[4], 'priority', ARGV[7], 'endpoint', ARGV[12], 'event', ARGV[8])
-end
-return {1}
-`
+//go:embed cas.lua
+var casScript string
+
+// wrongType stands for a state key that is not a hash (cas.lua's marker).
+const wrongType = "\x00wrongtype"
+
+// unreadableSep joins the raw stored values of an unreadable state.
+const unreadableSep = "\x1f"
 
 // Store reads and writes alarm states in Redis.
 type Store struct {
@@ -75,15 +59,26 @@ func (s *Store) Keys() Keys { return s.keys }
 
 // Load returns the stored state of id (None when absent).
 func (s *Store) Load(ctx context.Context, id string) (State, error) {
-	m, err := s.rdb.HGetAll(ctx, s.keys.AlarmKey(id)).Result()
+	st, err := s.LoadMany(ctx, []string{id})
 	if err != nil {
-		return State{}, fmt.Errorf("cannot load alarm %s: %w", id, err)
+		return State{}, err
 	}
-	st, err := parseState(m["status"], m["currentStep"], m["eventTime"])
+	return st[0], nil
+}
+
+// readState turns stored values into a State; values that do not parse
+// give an Unreadable state (never an error: it would recur for ever).
+func readState(status, step, evt string) State {
+	st, err := parseState(status, step, evt)
 	if err != nil {
-		return State{}, fmt.Errorf("alarm %s: %w", id, err)
+		return State{Unreadable: status + unreadableSep + step + unreadableSep + evt}
 	}
-	return st, nil
+	return st
+}
+
+// isWrongType reports a Redis WRONGTYPE error (the key is not a hash).
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
 }
 
 func parseState(status, step, evt string) (State, error) {
@@ -122,12 +117,18 @@ func (s *Store) Write(ctx context.Context, t *Transition) (bool, State, error) {
 		proto.EventListKey(s.keys.EventListFormat, t.Priority),
 		s.keys.StreamKey,
 	}
-	fromStep, fromTime := "", ""
-	if t.From.Status != None {
+	fromStatus, fromStep, fromTime := t.From.Status.String(), "", ""
+	switch {
+	case t.From.Unreadable == wrongType:
+		fromStatus = wrongType
+	case t.From.Unreadable != "":
+		raw := strings.SplitN(t.From.Unreadable, unreadableSep, 3)
+		fromStatus, fromStep, fromTime = raw[0], raw[1], raw[2]
+	case t.From.Status != None:
 		fromStep, fromTime = strconv.Itoa(t.From.CurrentStep), strconv.FormatInt(t.From.EventTime, 10)
 	}
 	res, err := s.script.Run(ctx, s.rdb, keys,
-		t.From.Status.String(), fromStep, fromTime,
+		fromStatus, fromStep, fromTime,
 		t.To.Status.String(), t.To.CurrentStep, t.To.EventTime, t.Priority,
 		t.Event, s.keys.EventListLen, s.keys.StreamMaxLen, t.ID, t.Endpoint).Slice()
 	if err != nil {
@@ -143,11 +144,10 @@ func (s *Store) Write(ctx context.Context, t *Transition) (bool, State, error) {
 		return false, State{}, fmt.Errorf("alarm %s: unexpected script reply %v", t.ID, res)
 	}
 	str := func(v any) string { s, _ := v.(string); return s }
-	st, err := parseState(str(res[1]), str(res[2]), str(res[3]))
-	if err != nil {
-		return false, State{}, fmt.Errorf("alarm %s: %w", t.ID, err)
+	if str(res[1]) == wrongType {
+		return false, State{Unreadable: wrongType}, nil
 	}
-	return false, st, nil
+	return false, readState(str(res[1]), str(res[2]), str(res[3])), nil
 }
 
 // Active returns the ids in PROBLEM with their eventTime, oldest first
@@ -177,18 +177,21 @@ func (s *Store) LoadMany(ctx context.Context, ids []string) ([]State, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("cannot load %d alarm states: %w", len(ids), err)
-	}
 	out := make([]State, len(ids))
 	str := func(v any) string { s, _ := v.(string); return s }
 	for i, c := range cmds {
-		v := c.Val()
-		st, err := parseState(str(v[0]), str(v[1]), str(v[2]))
-		if err != nil {
-			return nil, fmt.Errorf("alarm %s: %w", ids[i], err)
+		if cerr := c.Err(); cerr != nil {
+			if isWrongType(cerr) {
+				out[i] = State{Unreadable: wrongType}
+				continue
+			}
+			return nil, fmt.Errorf("cannot load alarm %s: %w", ids[i], cerr)
 		}
-		out[i] = st
+		v := c.Val()
+		out[i] = readState(str(v[0]), str(v[1]), str(v[2]))
+	}
+	if err != nil && !isWrongType(err) {
+		return nil, fmt.Errorf("cannot load %d alarm states: %w", len(ids), err)
 	}
 	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/window"
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/proto"
 )
 
@@ -49,6 +50,7 @@ type Engine struct {
 
 	own *owner.Tracker // nil: every series is served (tests, tools)
 	om  *ownMetrics
+	rl  *ratelog.Limiter
 
 	series   atomic.Int64
 	inflight sync.WaitGroup
@@ -73,7 +75,7 @@ func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, l
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 3 * time.Second
 	}
-	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry)}
+	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry), rl: ratelog.New(10 * time.Second)}
 	for i := 0; i < cfg.Workers; i++ {
 		e.shards = append(e.shards, &shard{
 			e:      e,

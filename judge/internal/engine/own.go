@@ -3,6 +3,9 @@ package engine
 import (
 	"context"
 	"errors"
+	"strconv"
+
+	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
@@ -17,6 +20,9 @@ type ownMetrics struct {
 	SeriesReset  prometheus.Counter
 	BatchLoads   prometheus.Counter
 	SeriesPruned prometheus.Counter
+	// Unreadable counts stored alarm states that could not be read (see
+	// alarm.State.Unreadable); they are judged as absent and overwritten.
+	Unreadable prometheus.Counter
 }
 
 func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
@@ -29,11 +35,26 @@ func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
 			Help: "Pipelined Redis round trips that loaded alarm states (many states per trip)."}),
 		SeriesPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_series_pruned_total",
 			Help: "Series dropped because their partition is no longer owned."}),
+		Unreadable: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_alarm_states_unreadable_total",
+			Help: "Stored alarm states that could not be read (bad status or numbers, a key of another type): judged as absent, overwritten by the next transition."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.PointsMoved, m.SeriesReset, m.BatchLoads, m.SeriesPruned)
+		reg.MustRegister(m.PointsMoved, m.SeriesReset, m.BatchLoads, m.SeriesPruned, m.Unreadable)
 	}
 	return m
+}
+
+// noteUnreadable counts and logs (at most once per 10 s) a stored state
+// that cannot be read. It is not an error: retrying would fail for ever.
+func (e *Engine) noteUnreadable(id string, st alarm.State) {
+	if st.Unreadable == "" {
+		return
+	}
+	e.om.Unreadable.Inc()
+	if n, ok := e.rl.Allow("unreadable"); ok {
+		e.log.Warn("unreadable alarm state, judged as absent; the next transition overwrites it",
+			"key", e.store.Keys().AlarmKey(id), "stored", strconv.Quote(st.Unreadable), "suppressed", n)
+	}
 }
 
 // SetOwner makes the engine serve only the partitions t says it owns
@@ -187,6 +208,7 @@ func (s *shard) flushLoads(ctx context.Context) error {
 	for i, pl := range s.pend {
 		sl := &pl.se.slots[pl.idx]
 		sl.st, sl.loaded = states[i], true
+		e.noteUnreadable(sl.id, sl.st)
 	}
 	e.m.StateLoads.Add(float64(len(states)))
 	e.om.BatchLoads.Inc()

@@ -344,3 +344,32 @@ func TestSweepDropsSeriesMovedAway(t *testing.T) {
 		t.Fatalf("pruned %v, want %d", n, 40-mine)
 	}
 }
+
+// One unreadable stored state (a hand-edited status, a key of another
+// type) does not fail requests: its series is judged as having no state,
+// the next transition overwrites it, and other series keep flowing.
+func TestUnreadableStateDoesNotStall(t *testing.T) {
+	r := redistest.Start(t)
+	f := newEngine(t, r.Addr, moveRules)
+	ctx := context.Background()
+	badID := proto.StrategyEventID(1, "bad/one.point")
+	typeID := proto.StrategyEventID(1, "typ/one.point")
+	f.rdb.HSet(ctx, "kestrel:alarm:"+badID, "status", "MAYBE", "currentStep", "x")
+	f.rdb.Set(ctx, "kestrel:alarm:"+typeID, "a string", 0)
+	for i, v := range []float64{50, 1, 50} {
+		ts := int64(60 * (i + 1))
+		mustProcess(t, f.e, gauge("bad", "one.point", ts, v), gauge("typ", "one.point", ts, v), gauge("good", "one.point", ts, v))
+	}
+	for _, ep := range []string{"bad", "typ", "good"} {
+		id := proto.StrategyEventID(1, ep+"/one.point")
+		if st := state(t, f, id); st["status"] != "OK" || st["eventTime"] != "180" {
+			t.Errorf("%s: state %v, want OK@180", ep, st)
+		}
+	}
+	if got := statuses(t, f, 2); len(got) != 6 {
+		t.Fatalf("events %v, want PROBLEM and OK for each of 3 series", got)
+	}
+	if n := testutil.ToFloat64(f.e.om.Unreadable); n != 2 {
+		t.Fatalf("unreadable states counted %v, want 2", n)
+	}
+}

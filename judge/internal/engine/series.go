@@ -250,6 +250,7 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 		}
 		e.m.CASConflicts.Inc()
 		sl.st = stored
+		e.noteUnreadable(sl.id, stored)
 	}
 }
 
@@ -270,6 +271,7 @@ func (s *shard) slot(ctx context.Context, se *series, r *rules.Rule) (*slot, err
 		}
 		e.m.StateLoads.Inc()
 		sl.st, sl.loaded = st, true
+		e.noteUnreadable(sl.id, st)
 	}
 	return sl, nil
 }
