@@ -4,7 +4,9 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode"
 )
 
 func samplePoints() []Point {
@@ -188,6 +190,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(EncodeBatch(nil))
 	f.Add([]byte{0xCE, 0x57, 2})
 	f.Add([]byte{0xCE, 0x57, 1, 1, 3})
+	f.Add(EncodeBatch([]Point{{Endpoint: "h\x00", Metric: "m\u0085", Tags: []Tag{{"", "x"}, {"a", "\t"}}, Timestamp: 1, Step: 60}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d Decoder
 		pts, err := d.Decode(b)
@@ -212,6 +215,19 @@ func FuzzDecodeBatch(f *testing.F) {
 				math.Float64bits(a.Value) == math.Float64bits(b.Value)
 			if !same {
 				t.Fatalf("point %d: %#v != %#v", i, a, b)
+			}
+			// What validation accepts is clean.
+			if ValidatePoint(&b, 1_700_000_000) == OK {
+				for _, s := range append([]string{b.Endpoint, b.Metric}, tagStrings(b.Tags)...) {
+					if strings.ContainsFunc(s, unicode.IsControl) {
+						t.Fatalf("point %d: ValidatePoint accepted a control character: %#v", i, b)
+					}
+				}
+				for _, tg := range b.Tags {
+					if tg.Key == "" {
+						t.Fatalf("point %d: ValidatePoint accepted an empty tag key: %#v", i, b)
+					}
+				}
 			}
 		}
 	})

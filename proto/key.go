@@ -10,7 +10,10 @@ import (
 // ParseTags parses an Open-Falcon tag string "k1=v1,k2=v2": every space is
 // removed, the string is split on ",", each part at its first "="; a part
 // without "=" is dropped and a repeated key keeps its last value. The
-// result is sorted by key; an empty or tagless string gives nil.
+// result is sorted by key; an empty or tagless string gives nil. A part
+// with an empty key ("=x") is kept, as Open-Falcon does; validation
+// rejects such a point (ReasonTagEmptyKey), and one with a control
+// character in its tags (ReasonTagControl).
 func ParseTags(s string) []Tag {
 	if s == "" {
 		return nil

@@ -64,7 +64,8 @@ func TestParseTags(t *testing.T) {
 	f("a=2,b=1,a=3", []Tag{{"a", "3"}, {"b", "1"}})         // last wins, sorted
 	f("url=http://x/?q=1", []Tag{{"url", "http://x/?q=1"}}) // split at the first '='
 	f("a=", []Tag{{"a", ""}})                               // empty value kept
-	f("=v", []Tag{{"", "v"}})                               // empty key kept (as Open-Falcon)
+	f("=v", []Tag{{"", "v"}})                               // empty key kept (as Open-Falcon); validation rejects it
+	f("novalue,=x", []Tag{{"", "x"}})                       // ToPoint: ReasonTagEmptyKey
 	f(",,", nil)                                            // only separators
 	f("a=1,,b=2,", []Tag{{"a", "1"}, {"b", "2"}})           // empty parts
 	f("z=1,y=2,x=3,w=4", []Tag{{"w", "4"}, {"x", "3"}, {"y", "2"}, {"z", "1"}})

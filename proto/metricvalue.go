@@ -124,8 +124,12 @@ func (mv *MetricValue) ToPoint(now int64) (Point, Reason) {
 		return Point{}, ReasonHostname
 	case mv.Metric == "":
 		return Point{}, ReasonNoMetric
+	case hasControl(mv.Metric):
+		return Point{}, ReasonMetricControl
 	case mv.Endpoint == "":
 		return Point{}, ReasonNoEndpoint
+	case hasControl(mv.Endpoint):
+		return Point{}, ReasonEndpointControl
 	}
 	ct, ok := ParseCounterType(mv.CounterType)
 	if !ok {
@@ -143,6 +147,14 @@ func (mv *MetricValue) ToPoint(now int64) (Point, Reason) {
 	}
 	if len(tags) > MaxTags {
 		return Point{}, ReasonTooManyTags
+	}
+	for i := range tags {
+		if tags[i].Key == "" {
+			return Point{}, ReasonTagEmptyKey
+		}
+	}
+	if hasControl(mv.Tags) { // also in a part without "=", which is dropped
+		return Point{}, ReasonTagControl
 	}
 	if len(mv.Endpoint) > MaxEndpointLen {
 		return Point{}, ReasonEndpointLong

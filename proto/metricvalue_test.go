@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 const now = 1700000000
@@ -27,7 +28,7 @@ func TestToPointReasons(t *testing.T) {
 		t.Helper()
 		_, got := m.ToPoint(now)
 		if got != want {
-			t.Errorf("ToPoint(%+v) = %v, want %v", m, got, want)
+			t.Errorf("ToPoint(%#v) = %v, want %v", m, got, want)
 		}
 	}
 	f(mv("h", "cpu.idle", "1", 60, "GAUGE", "", now), OK)
@@ -58,10 +59,34 @@ func TestToPointReasons(t *testing.T) {
 	f(mv("h", "m", `"-inf"`, 60, "GAUGE", "", now), ReasonNotFinite)
 	f(mv("h", "m", `"1e999"`, 60, "GAUGE", "", now), ReasonNotFinite)
 	f(mv("h", "m", `1e999`, 60, "GAUGE", "", now), ReasonNotFinite)
-	// Order: the first failing rule is reported (Open-Falcon's order).
+	// Control characters (C0, DEL, C1) in the endpoint, the metric or a
+	// tag, and a tag with an empty key, are rejected.
+	for _, c := range []string{"\x00", "\t", "\n", "\r", "\x1f", "\x7f", "\u0080", "\u009f"} {
+		f(mv("h", "cpu"+c+"idle", "1", 60, "GAUGE", "", now), ReasonMetricControl)
+		f(mv("h"+c, "m", "1", 60, "GAUGE", "", now), ReasonEndpointControl)
+		f(mv("h", "m", "1", 60, "GAUGE", "a=1,b=x"+c, now), ReasonTagControl)
+		f(mv("h", "m", "1", 60, "GAUGE", "k"+c+"=1", now), ReasonTagControl)
+	}
+	f(mv("h", "m", "1", 60, "GAUGE", "a=1,junk\x00", now), ReasonTagControl) // even in a part that is dropped
+	f(mv("h", "m", "1", 60, "GAUGE", "novalue,=x", now), ReasonTagEmptyKey)
+	f(mv("h", "m", "1", 60, "GAUGE", "a=1,=", now), ReasonTagEmptyKey)
+	f(mv("h", "m", "1", 60, "GAUGE", " = x", now), ReasonTagEmptyKey)
+	// Printable non-ASCII is fine; so is a part without "=" (dropped, as
+	// Open-Falcon does) and an empty value.
+	f(mv("hôte-ü", "mém.\u00a0libre", "1", 60, "GAUGE", "chemin=/é,a=", now), OK)
+	f(mv("h", "m", "1", 60, "GAUGE", "novalue,a=1", now), OK)
+	// Order: the first failing rule is reported (Open-Falcon's order, the
+	// stricter checks next to the rule they tighten).
 	f(mv("", "", "x", 0, "bad", "", now), ReasonNoMetric)
 	f(mv("h", "m", "", 0, "bad", "", now), ReasonCounterType)
 	f(mv("h", "m", "", 0, "GAUGE", "", now), ReasonNoValue)
+	f(mv("\x00", "m\x00", "1", 60, "GAUGE", "=\x00", now), ReasonMetricControl)
+	f(mv("", "m\x00", "1", 60, "GAUGE", "", now), ReasonMetricControl)
+	f(mv("h\x00", "m", "1", 60, "bad", "=\x00", now), ReasonEndpointControl)
+	f(mv("h", "m", "1", 60, "bad", "=\x00", now), ReasonCounterType)
+	f(mv("h", "m", "1", 60, "GAUGE", "=\x00", now), ReasonTagEmptyKey)
+	f(mv(strings.Repeat("e", 256), "m", "1", 60, "GAUGE", "a=\x00", now), ReasonTagControl)
+	f(mv("h", "m", "1", 60, "GAUGE", "a=\x00", now+601), ReasonTagControl)
 }
 
 func TestToPointConverts(t *testing.T) {
@@ -139,7 +164,7 @@ func TestValidatePoint(t *testing.T) {
 		p := base
 		mod(&p)
 		if got := ValidatePoint(&p, now); got != want {
-			t.Errorf("ValidatePoint(%+v) = %v, want %v", p, got, want)
+			t.Errorf("ValidatePoint(%#v) = %v, want %v", p, got, want)
 		}
 	}
 	f(func(p *Point) {}, OK)
@@ -161,6 +186,22 @@ func TestValidatePoint(t *testing.T) {
 	f(func(p *Point) { p.Timestamp = now + 601 }, ReasonFuture)
 	f(func(p *Point) { p.Value = math.NaN() }, ReasonNotFinite)
 	f(func(p *Point) { p.Value = math.Inf(-1) }, ReasonNotFinite)
+	for _, c := range []string{"\x00", "\t", "\x1f", "\x7f", "\u0085"} {
+		f(func(p *Point) { p.Metric = "m" + c }, ReasonMetricControl)
+		f(func(p *Point) { p.Endpoint = c + "h" }, ReasonEndpointControl)
+		f(func(p *Point) { p.Tags = []Tag{{"a", "1"}, {"b" + c, "2"}} }, ReasonTagControl)
+		f(func(p *Point) { p.Tags = []Tag{{"a", c}} }, ReasonTagControl)
+	}
+	f(func(p *Point) { p.Tags = []Tag{{"", "x"}} }, ReasonTagEmptyKey)
+	f(func(p *Point) { p.Tags = []Tag{{"", "x"}, {"a", "1"}} }, ReasonTagEmptyKey)
+	f(func(p *Point) { p.Endpoint, p.Metric, p.Tags = "hôte", "mém", []Tag{{"é", "ü"}} }, OK)
+	// Order: the same as ToPoint's.
+	f(func(p *Point) { p.Endpoint, p.Metric = "h\x00", "m\x00" }, ReasonMetricControl)
+	f(func(p *Point) { p.Endpoint, p.Type = "h\x00", 3 }, ReasonEndpointControl)
+	f(func(p *Point) { p.Tags = []Tag{{"b", "\x00"}, {"a", "1"}} }, ReasonTagsUnsorted)
+	f(func(p *Point) { p.Tags = []Tag{{"", "\x00"}} }, ReasonTagEmptyKey)
+	f(func(p *Point) { p.Tags, p.Endpoint = []Tag{{"a", "\x00"}}, strings.Repeat("e", 256) }, ReasonTagControl)
+	f(func(p *Point) { p.Tags, p.Timestamp = []Tag{{"a", "\x00"}}, now+601 }, ReasonTagControl)
 	p := base
 	p.Timestamp = 0
 	if ValidatePoint(&p, now) != OK || p.Timestamp != now {
@@ -189,6 +230,7 @@ func FuzzDecodeMetricValues(f *testing.F) {
 	f.Add([]byte(`[{"endpoint":"h","metric":"m","value":1,"step":60,"counterType":"GAUGE","tags":"a=1","timestamp":1}]`))
 	f.Add([]byte(`[null, 1, "x", {"value":"1e999"}]`))
 	f.Add([]byte(`[{"value":{"x":[1]}}]`))
+	f.Add([]byte(`[{"endpoint":"h\u0000","metric":"m\u0085","value":1,"step":60,"counterType":"GAUGE","tags":"novalue,=x,a=\t"}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		items, idx, bad, err := DecodeMetricValues(b)
 		if err != nil {
@@ -210,6 +252,16 @@ func FuzzDecodeMetricValues(f *testing.F) {
 			if p.Endpoint == "" || p.Metric == "" || p.Step <= 0 || math.IsNaN(p.Value) || math.IsInf(p.Value, 0) {
 				t.Fatalf("accepted invalid point %+v", p)
 			}
+			for _, s := range append([]string{p.Endpoint, p.Metric}, tagStrings(p.Tags)...) {
+				if strings.ContainsFunc(s, unicode.IsControl) {
+					t.Fatalf("accepted a control character: %+v", p)
+				}
+			}
+			for _, tg := range p.Tags {
+				if tg.Key == "" {
+					t.Fatalf("accepted an empty tag key: %+v", p)
+				}
+			}
 			q := p
 			if ValidatePoint(&q, now) != OK {
 				t.Fatalf("ToPoint accepted %+v but ValidatePoint rejects it: %v", p, ValidatePoint(&q, now))
@@ -220,4 +272,12 @@ func FuzzDecodeMetricValues(f *testing.F) {
 			}
 		}
 	})
+}
+
+func tagStrings(tags []Tag) []string {
+	var out []string
+	for _, t := range tags {
+		out = append(out, t.Key, t.Value)
+	}
+	return out
 }
