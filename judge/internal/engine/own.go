@@ -44,6 +44,17 @@ func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
 	return m
 }
 
+// redisError counts a failed Redis operation and logs it, at most once per
+// 10 s, with what was being done (the request is answered -ERR and sent
+// again by the transfer).
+func (e *Engine) redisError(what string, err error, kv ...any) {
+	e.m.RedisErrors.Inc()
+	if n, ok := e.rl.Allow("redis"); ok {
+		e.log.Warn("redis failed, request answered -ERR and retried by the transfer",
+			append([]any{"op", what, "err", err, "suppressed", n}, kv...)...)
+	}
+}
+
 // noteUnreadable counts and logs (at most once per 10 s) a stored state
 // that cannot be read. It is not an error: retrying would fail for ever.
 func (e *Engine) noteUnreadable(id string, st alarm.State) {
@@ -202,7 +213,7 @@ func (s *shard) flushLoads(ctx context.Context) error {
 		for _, pl := range s.pend {
 			pl.se.rules = nil // prepare again next time
 		}
-		e.m.RedisErrors.Inc()
+		e.redisError("read alarm states", err, "states", len(s.ids), "first", s.ids[0])
 		return err
 	}
 	for i, pl := range s.pend {

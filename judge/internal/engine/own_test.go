@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"testing"
@@ -371,5 +373,31 @@ func TestUnreadableStateDoesNotStall(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(f.e.om.Unreadable); n != 2 {
 		t.Fatalf("unreadable states counted %v, want 2", n)
+	}
+}
+
+// A Redis failure is logged (rate-limited) with what was being written,
+// not only counted.
+func TestRedisFailureLogged(t *testing.T) {
+	r := redistest.Start(t)
+	f := newEngine(t, r.Addr, moveRules)
+	var buf bytes.Buffer
+	f.e.log = slog.New(slog.NewTextHandler(&buf, nil))
+	mustProcess(t, f.e, gauge("h1", "one.point", 60, 50))
+	r.Stop()
+	for ts := int64(120); ts <= 240; ts += 60 {
+		if err := f.e.Process(context.Background(), []proto.Point{gauge("h1", "one.point", ts, 1)}); err == nil {
+			t.Fatal("no error with redis down")
+		}
+	}
+	out := buf.String()
+	if n := strings.Count(out, "redis failed"); n != 1 {
+		t.Fatalf("%d log lines for 3 failures within 10 s, want 1:\n%s", n, out)
+	}
+	if !strings.Contains(out, "op=\"write alarm transition\"") || !strings.Contains(out, "kestrel:alarm:"+proto.StrategyEventID(1, "h1/one.point")) {
+		t.Fatalf("log does not say what was written:\n%s", out)
+	}
+	if n := testutil.ToFloat64(f.m.RedisErrors); n != 3 {
+		t.Fatalf("redis errors %v, want 3", n)
 	}
 }

@@ -235,7 +235,7 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 		if err != nil {
 			// The write may or may not have happened: reload next time.
 			sl.loaded = false
-			e.m.RedisErrors.Inc()
+			e.redisError("write alarm transition", err, "key", e.store.Keys().AlarmKey(sl.id), "to", next.Status.String(), "eventTime", next.EventTime)
 			return err
 		}
 		if ok {
@@ -266,7 +266,7 @@ func (s *shard) slot(ctx context.Context, se *series, r *rules.Rule) (*slot, err
 		st, err := e.store.Load(lctx, sl.id)
 		cancel()
 		if err != nil {
-			e.m.RedisErrors.Inc()
+			e.redisError("read alarm state", err, "key", e.store.Keys().AlarmKey(sl.id))
 			return nil, err
 		}
 		e.m.StateLoads.Inc()
