@@ -3,6 +3,7 @@
 //
 //	kestrel-transfer -c transfer.yaml [-log.level debug]
 //	kestrel-transfer ring get|set -c transfer.yaml [...]   (see internal/ringcmd)
+//	kestrel-transfer stream get|apply -c transfer.yaml      (see internal/streamcmd)
 package main
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/ringcheck"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ringcmd"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
+	"github.com/kestrel-mon/kestrel/transfer/internal/streamcmd"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -41,6 +43,9 @@ func main() { os.Exit(run()) }
 func run() int {
 	if len(os.Args) > 1 && os.Args[1] == "ring" {
 		return ringcmd.Main(os.Args[2:], os.Stdout, os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "stream" {
+		return streamcmd.Main(os.Args[2:], os.Stdout, os.Stderr)
 	}
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	cfgPath := fs.String("c", "transfer.yaml", "config file")
@@ -95,13 +100,18 @@ func run() int {
 	// The ring parameters must equal the shared bucket's: until they do
 	// (and whenever they stop to), nothing is fetched.
 	guard := ringcheck.New(subj.RingBucket(), cfg.RingParams(), met.RingConfigMismatch, log)
+	// The stream and the consumer: created (ingest subjects opened only
+	// once the consumer exists), then checked every second; a deleted
+	// consumer is recreated.
+	keeper := stream.NewKeeper(js, subj, cfg.Stream, cfg.Consumer, stream.NewMetrics(met.Registry), log)
+	keeper.Timeout = cfg.NATS.ConnectTimeout + 5*time.Second
 
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.HTTP.Listen, "err", err)
 		return 1
 	}
-	srv := &http.Server{Handler: httpapi.Handler(nc, mem, guard, met.Registry), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: httpapi.Handler(nc, mem, keeper, guard, met.Registry), ReadHeaderTimeout: 5 * time.Second}
 	errc := make(chan error, 3)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -110,8 +120,8 @@ func run() int {
 	}()
 	log.Info("http listening", "addr", ln.Addr().String())
 
-	// Membership and the ring parameter check run until the engine has
-	// stopped (they are what it routes by).
+	// Membership, the ring parameter check and the stream keeper run until
+	// the engine has stopped (they are what it routes by and fetches from).
 	memCtx, stopMem := context.WithCancel(context.Background())
 	defer stopMem()
 	memDone := make(chan struct{})
@@ -122,14 +132,21 @@ func run() int {
 		}
 	})
 	bg.Go(func() { _ = guard.Run(memCtx, js, cfg.Ring.BucketReplicas, cfg.NATS.ConnectTimeout+5*time.Second) })
+	bg.Go(func() { _ = keeper.Run(memCtx) })
 	go func() { bg.Wait(); close(memDone) }()
 
-	cons, err := ensure(ctx, js, cfg, log)
-	if err != nil {
-		log.Info("stopped before the stream was ready", "err", err)
+	select {
+	case <-keeper.Ready():
+	case <-ctx.Done():
+		log.Info("stopped before the stream was ready", "reason", keeper.NotReady())
 		shutdownRest(log, srv, stopMem, memDone, nc)
 		return 0
+	case err := <-errc:
+		log.Error("component failed before the stream was ready: shutting down", "err", err)
+		shutdownRest(log, srv, stopMem, memDone, nc)
+		return 1
 	}
+	cons := keeper.Consumer()
 
 	maxBytes := 512 << 10
 	if mp := int(nc.MaxPayload()); mp > 0 {
@@ -167,29 +184,6 @@ func run() int {
 	log.Info("forwarding stopped", "took", time.Since(t))
 	shutdownRest(log, srv, stopMem, memDone, nc)
 	return code
-}
-
-// ensure creates the stream and consumer, retrying until NATS is reachable.
-func ensure(ctx context.Context, js jetstream.JetStream, cfg config.Config, log *slog.Logger) (jetstream.Consumer, error) {
-	backoff := 500 * time.Millisecond
-	for {
-		c, cancel := context.WithTimeout(ctx, cfg.NATS.ConnectTimeout+5*time.Second)
-		cons, err := stream.Ensure(c, js, cfg.Subjects(), cfg.Stream, cfg.Consumer)
-		cancel()
-		if err == nil {
-			return cons, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		log.Warn("stream not ready, retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
 }
 
 func shutdownRest(log *slog.Logger, srv *http.Server, stopMem context.CancelFunc, memDone <-chan struct{}, nc interface {

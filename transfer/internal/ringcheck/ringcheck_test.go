@@ -171,7 +171,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 		t.Fatal(err)
 	}
 	guard := ringcheck.New(bucket, cfg.RingParams(), met.RingConfigMismatch, log)
-	web := httptest.NewServer(httpapi.Handler(nc, mem, guard, met.Registry))
+	web := httptest.NewServer(httpapi.Handler(nc, mem, nil, guard, met.Registry))
 	defer web.Close()
 	cons, err := stream.Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer)
 	if err != nil {

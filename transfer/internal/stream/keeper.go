@@ -145,7 +145,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 				return nil
 			}
 			if k.Consumer() == nil {
-				k.setReason("stream not ready: " + err.Error())
+				k.setReason(err.Error())
 			}
 			if n, ok := k.rl.Allow("check"); ok {
 				k.log.Warn("stream check failed, retrying", "err", err, "in", backoff, "suppressed", n)
