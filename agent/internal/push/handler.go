@@ -31,11 +31,18 @@ type Publisher interface {
 type Metrics struct {
 	Rejected *prometheus.CounterVec
 	Accepted prometheus.Counter
-	Requests *prometheus.CounterVec
+	Requests *prometheus.CounterVec // code, reason (a BadRequest for 400, else "")
 }
 
-var codes = []int{http.StatusOK, http.StatusBadRequest, http.StatusMethodNotAllowed,
-	http.StatusRequestEntityTooLarge, http.StatusInternalServerError, http.StatusServiceUnavailable}
+// StatusClientClosedRequest is the code a push is counted under when its
+// client went away before the reply (nginx's 499): the client's doing, not
+// the agent's, so it is kept out of the 5xx an operator alerts on.
+const StatusClientClosedRequest = 499
+
+// codes are the status codes counted with an empty reason (a 400 always
+// has one).
+var codes = []int{http.StatusOK, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge,
+	StatusClientClosedRequest, http.StatusInternalServerError, http.StatusServiceUnavailable}
 
 // NewMetrics creates and registers the push metrics with every label value.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -50,14 +57,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kestrel_agent_push_requests_total",
-			Help: "POST /v1/push requests by HTTP status code.",
-		}, []string{"code"}),
+			Help: "POST /v1/push requests by HTTP status code (499: the client went away first) and, for 400, by reason.",
+		}, []string{"code", "reason"}),
 	}
 	for _, r := range proto.Reasons() {
 		m.Rejected.WithLabelValues(r.String())
 	}
 	for _, c := range codes {
-		m.Requests.WithLabelValues(strconv.Itoa(c))
+		m.Requests.WithLabelValues(strconv.Itoa(c), "")
+	}
+	for _, b := range badRequestReasons() {
+		m.Requests.WithLabelValues(strconv.Itoa(http.StatusBadRequest), b.String())
 	}
 	reg.MustRegister(m.Rejected, m.Accepted, m.Requests)
 	return m
@@ -91,8 +101,43 @@ type MixedReply struct {
 	Rejected      []Rejection `json:"rejected"`
 }
 
+// count counts a request; why is set for a 400 only.
+func (h *Handler) count(code int, why BadRequest) {
+	reason := ""
+	if why != 0 {
+		reason = why.String()
+	}
+	h.M.Requests.WithLabelValues(strconv.Itoa(code), reason).Inc()
+}
+
 func (h *Handler) reply(w http.ResponseWriter, code int, body string) {
-	h.M.Requests.WithLabelValues(strconv.Itoa(code)).Inc()
+	h.count(code, 0)
+	h.write(w, code, body)
+}
+
+func (h *Handler) badRequest(w http.ResponseWriter, why BadRequest, body string) {
+	h.count(http.StatusBadRequest, why)
+	h.write(w, http.StatusBadRequest, body)
+}
+
+// abandoned counts a push whose client went away before the reply, and
+// logs it at INFO: nothing is wrong with the agent. queued points were
+// taken (they are published; a client that pushes them again makes
+// duplicates, which the judge ignores).
+func (h *Handler) abandoned(w http.ResponseWriter, r *http.Request, while string, queued int) {
+	if ok, suppressed := h.rl.Allow("abandoned"); ok {
+		h.Log.Info("push abandoned by the client", "while", while, "points_queued", queued,
+			"remote", r.RemoteAddr, "err", context.Cause(r.Context()), "suppressed", suppressed)
+	}
+	h.reply(w, StatusClientClosedRequest, "client closed request\n")
+}
+
+// clientGone reports whether the request's client went away: net/http
+// cancels the request's context when its connection is lost or closed
+// (the context has no deadline of its own).
+func clientGone(r *http.Request) bool { return r.Context().Err() != nil }
+
+func (h *Handler) write(w http.ResponseWriter, code int, body string) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
@@ -108,11 +153,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := readBody(w, r, h.MaxBodyBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			h.reply(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes\n", h.MaxBodyBytes))
-			return
+		case clientGone(r): // the read failed because the connection did
+			h.abandoned(w, r, "reading the body", 0)
+		default:
+			h.badRequest(w, BadRead, "cannot read body: "+err.Error()+"\n")
 		}
-		h.reply(w, http.StatusBadRequest, "cannot read body: "+err.Error()+"\n")
 		return
 	}
 	now := time.Now
@@ -121,7 +169,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	points, rejected, err := Decode(body, h.Defaults, now().Unix())
 	if err != nil {
-		h.reply(w, http.StatusBadRequest, err.Error()+"\n")
+		why := BadNotJSON
+		var be *BodyError
+		if errors.As(err, &be) {
+			why = be.Reason
+		}
+		h.badRequest(w, why, err.Error()+"\n")
 		return
 	}
 	for _, rj := range rejected {
@@ -144,15 +197,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			b.WriteString(rj.Error)
 			b.WriteByte('\n')
 		}
+		why := BadNoValidPoint
 		if len(rejected) == 0 {
 			b.Reset()
 			b.WriteString("no valid point in body: the array is empty\n")
+			why = BadEmptyArray
 		}
-		h.reply(w, http.StatusBadRequest, b.String())
+		h.badRequest(w, why, b.String())
 		return
 	}
 	if err := h.Pub.Push(r.Context(), points); err != nil {
 		switch {
+		case clientGone(r) && errors.Is(err, r.Context().Err()):
+			// publish.Publisher returns the context's error only after it
+			// queued the points: they are published without the client.
+			h.M.Accepted.Add(float64(len(points)))
+			h.abandoned(w, r, "waiting for the ack", len(points))
+			return
 		case errors.Is(err, publish.ErrQueueFull), errors.Is(err, publish.ErrClosed), errors.Is(err, publish.ErrDropped):
 			w.Header().Set("Retry-After", "5")
 			h.reply(w, http.StatusServiceUnavailable, "points not accepted, retry later: "+err.Error()+"\n")
@@ -174,7 +235,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep.Rejected = rep.Rejected[:MaxListed]
 	}
 	b, _ := json.Marshal(rep)
-	h.M.Requests.WithLabelValues(strconv.Itoa(http.StatusOK)).Inc()
+	h.count(http.StatusOK, 0)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(b, '\n'))

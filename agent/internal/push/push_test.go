@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +37,26 @@ type fixture struct {
 	pm   *publish.Metrics
 	m    *Metrics
 	http *httptest.Server
+	logs *syncBuffer // the handler's log
+}
+
+// syncBuffer is a bytes.Buffer safe for the handler's and the test's
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
@@ -63,7 +87,8 @@ func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
 		pub.Stop(ctx)
 	})
 	m := NewMetrics(reg)
-	h := NewHandler(Defaults{Endpoint: "agent01", Step: 60}, 1<<16, pub, m, log)
+	logs := &syncBuffer{}
+	h := NewHandler(Defaults{Endpoint: "agent01", Step: 60}, 1<<16, pub, m, slog.New(slog.NewTextHandler(logs, nil)))
 	h.Now = func() time.Time { return time.Unix(now, 0) }
 	health := func() (bool, string) {
 		if !nc.IsConnected() {
@@ -73,7 +98,7 @@ func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
 	}
 	hs := httptest.NewServer(NewMux(h, health, reg))
 	t.Cleanup(hs.Close)
-	return &fixture{srv: srv, nc: nc, pub: pub, pm: pm, m: m, http: hs}
+	return &fixture{srv: srv, nc: nc, pub: pub, pm: pm, m: m, http: hs, logs: logs}
 }
 
 func (f *fixture) post(t *testing.T, body string) (int, string, http.Header) {
@@ -146,13 +171,15 @@ func TestPushBadBodies(t *testing.T) {
 	cases := []struct {
 		name, body string
 		code       int
+		reason     string // request-level reason label of the 400
 		want       []string
 	}{
-		{"empty", "", 400, []string{"body is empty"}},
-		{"bad json", `[{"metric":`, 400, []string{"not valid JSON"}},
-		{"not array", `{"metric":"a","value":1}`, 400, []string{"not a JSON array"}},
-		{"empty array", `[]`, 400, []string{"array is empty"}},
-		{"no valid point", `[{"metric":"a","value":1,"counterType":"gauge"},null,{"metric":"b"}]`, 400, []string{
+		{"empty", "", 400, "empty_body", []string{"body is empty"}},
+		{"blank", " \n\t", 400, "empty_body", []string{"body is empty"}},
+		{"bad json", `[{"metric":`, 400, "not_json", []string{"not valid JSON"}},
+		{"not array", `{"metric":"a","value":1}`, 400, "not_array", []string{"not a JSON array"}},
+		{"empty array", `[]`, 400, "empty_array", []string{"array is empty"}},
+		{"no valid point", `[{"metric":"a","value":1,"counterType":"gauge"},null,{"metric":"b"}]`, 400, "no_valid_point", []string{
 			"3 items rejected",
 			"item 0: counterType must be GAUGE, COUNTER or DERIVE",
 			"item 1: item is null",
@@ -161,6 +188,7 @@ func TestPushBadBodies(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			before := testutil.ToFloat64(f.m.Requests.WithLabelValues("400", tc.reason))
 			code, body, _ := f.post(t, tc.body)
 			if code != tc.code {
 				t.Fatalf("code %d, want %d (%s)", code, tc.code, body)
@@ -170,7 +198,13 @@ func TestPushBadBodies(t *testing.T) {
 					t.Errorf("body %q lacks %q", body, w)
 				}
 			}
+			if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("400", tc.reason)) - before; got != 1 {
+				t.Errorf("push_requests_total{code=400,reason=%s} rose by %v, want 1", tc.reason, got)
+			}
 		})
+	}
+	if got := testutil.ToFloat64(f.m.Requests.WithLabelValues("400", "")); got != 0 {
+		t.Errorf("push_requests_total{code=400} without a reason = %v", got)
 	}
 	if got := testutil.ToFloat64(f.m.Rejected.WithLabelValues(proto.ReasonCounterType.String())); got != 1 {
 		t.Fatalf("bad_counter_type rejections = %v", got)
@@ -297,9 +331,165 @@ func TestHealthAndMetrics(t *testing.T) {
 	}
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, name := range []string{"kestrel_agent_push_rejected_total{reason=\"bad_value\"}", "kestrel_agent_retry_queue_batches", "kestrel_agent_dropped_batches_total"} {
+	for _, name := range []string{"kestrel_agent_push_rejected_total{reason=\"bad_value\"}", "kestrel_agent_retry_queue_batches", "kestrel_agent_dropped_batches_total",
+		"kestrel_agent_push_rejected_total{reason=\"endpoint_control_char\"}", "kestrel_agent_push_rejected_total{reason=\"empty_tag_key\"}",
+		`kestrel_agent_push_requests_total{code="499",reason=""}`, `kestrel_agent_push_requests_total{code="400",reason="not_json"}`} {
 		if !bytes.Contains(b, []byte(name)) {
 			t.Errorf("/metrics lacks %s", name)
 		}
+	}
+}
+
+// A NUL (or any control character) in the endpoint, the metric or a tag,
+// and a tag with an empty key, are rejected with their proto reason, counted
+// and listed; the valid neighbours are published.
+func TestPushRejectsControlCharactersAndEmptyTagKeys(t *testing.T) {
+	f := setup(t, true, 100)
+	code, body, _ := f.post(t, `[
+ {"endpoint":"web\u000001","metric":"cpu.idle","value":1},
+ {"metric":"cpu\u0000idle","value":1},
+ {"metric":"cpu.idle","value":1,"tags":"iface=eth0\u0000"},
+ {"metric":"cpu.idle","value":1,"tags":"novalue,=x"},
+ {"metric":"cpu.idle","value":1,"tags":"a=\t"},
+ {"metric":"cpu.idle","value":1,"tags":"\u0085=1"},
+ {"endpoint":"hôte","metric":"cpu.idle","value":1,"tags":"chemin=/é"}
+]`)
+	if code != 200 {
+		t.Fatalf("got %d %q", code, body)
+	}
+	var rep MixedReply
+	if err := json.Unmarshal([]byte(body), &rep); err != nil {
+		t.Fatalf("reply %q: %v", body, err)
+	}
+	want := []string{"endpoint_control_char", "metric_control_char", "tag_control_char", "empty_tag_key", "tag_control_char", "tag_control_char"}
+	if rep.Accepted != 1 || rep.RejectedCount != len(want) {
+		t.Fatalf("reply %+v", rep)
+	}
+	for i, w := range want {
+		if rep.Rejected[i].Index != i || rep.Rejected[i].Reason != w {
+			t.Errorf("rejection %d = %+v, want reason %s", i, rep.Rejected[i], w)
+		}
+	}
+	for r, n := range map[proto.Reason]float64{proto.ReasonEndpointControl: 1, proto.ReasonMetricControl: 1, proto.ReasonTagEmptyKey: 1, proto.ReasonTagControl: 3} {
+		if got := testutil.ToFloat64(f.m.Rejected.WithLabelValues(r.String())); got != n {
+			t.Errorf("push_rejected_total{reason=%s} = %v, want %v", r, got, n)
+		}
+	}
+	pts := f.streamPoints(t)
+	if len(pts) != 1 || pts[0].Endpoint != "hôte" {
+		t.Fatalf("stream: %+v", pts)
+	}
+	// No valid point at all: a 400 naming the item and the reason.
+	code, body, _ = f.post(t, `[{"endpoint":"h\u0000","metric":"m","value":1}]`)
+	if code != 400 || !strings.Contains(body, "item 0: endpoint contains a control character") {
+		t.Fatalf("got %d %q", code, body)
+	}
+}
+
+// A client that gives up while the agent waits for the JetStream ack is
+// counted as code 499 (not 500) and logged at INFO (not WARN); its points
+// stay queued and are still published.
+func TestPushAbandonedWhileWaiting(t *testing.T) {
+	f := setup(t, false, 100)
+	// A plain subscriber on the ingest subject takes the publish and never
+	// answers: the JetStream publish waits for its ack (2s timeout).
+	got := make(chan struct{}, 10)
+	sub, err := f.nc.Subscribe(subjects.Ingest("agent01"), func(*nats.Msg) { got <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := f.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.http.URL+"/v1/push", strings.NewReader(`[{"metric":"gone","value":1}]`))
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	select {
+	case <-got: // the handler is waiting for the ack
+	case <-time.After(10 * time.Second):
+		t.Fatal("the push was not published")
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("the request was not abandoned")
+	}
+	waitFor(t, "the request counted", func() bool { return requestsCounted(f.m) > 0 })
+	if n := testutil.ToFloat64(f.m.Requests.WithLabelValues("499", "")); n != 1 {
+		t.Errorf("push_requests_total{code=499} = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(f.m.Requests.WithLabelValues("500", "")); n != 0 {
+		t.Errorf("push_requests_total{code=500} = %v, want 0", n)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "level=INFO") || !strings.Contains(logs, "push abandoned by the client") || strings.Contains(logs, "level=WARN") {
+		t.Errorf("log %q: want one INFO line and no WARN", logs)
+	}
+	if n := testutil.ToFloat64(f.m.Accepted); n != 1 {
+		t.Errorf("push_accepted_total = %v, want 1 (the point stays queued)", n)
+	}
+	// The point was queued: once the stream exists it is published.
+	f.srv.CreateStream(subjects.Stream(), subjects.IngestAll())
+	waitFor(t, "the abandoned point in the stream", func() bool {
+		pts := f.streamPoints(t)
+		return len(pts) == 1 && pts[0].Metric == "gone"
+	})
+}
+
+// A client that goes away in the middle of its body is counted as 499,
+// not as a 400 "cannot read body".
+func TestPushAbandonedWhileSendingBody(t *testing.T) {
+	f := setup(t, true, 100)
+	c, err := net.Dial("tcp", strings.TrimPrefix(f.http.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `[{"metric":"cut","value":1}]`
+	_, err = fmt.Fprintf(c, "POST /v1/push HTTP/1.1\r\nHost: agent\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body)+100, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	waitFor(t, "the request counted", func() bool { return requestsCounted(f.m) > 0 })
+	if n := testutil.ToFloat64(f.m.Requests.WithLabelValues("499", "")); n != 1 {
+		t.Errorf("push_requests_total{code=499} = %v, want 1", n)
+	}
+	if n := requestsCounted(f.m); n != 1 {
+		t.Errorf("%v requests counted, want 1 (as 499)", n)
+	}
+	if logs := f.logs.String(); strings.Contains(logs, "level=WARN") {
+		t.Errorf("log %q: want no WARN", logs)
+	}
+}
+
+// requestsCounted sums kestrel_agent_push_requests_total over every code
+// and reason.
+func requestsCounted(m *Metrics) float64 {
+	var sum float64
+	for _, c := range codes {
+		sum += testutil.ToFloat64(m.Requests.WithLabelValues(strconv.Itoa(c), ""))
+	}
+	for _, r := range badRequestReasons() {
+		sum += testutil.ToFloat64(m.Requests.WithLabelValues("400", r.String()))
+	}
+	return sum
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
