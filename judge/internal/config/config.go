@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -178,13 +179,55 @@ func Default() Config {
 	}
 }
 
-// Load reads, decodes strictly, fills defaults and validates path.
+// Load reads, decodes strictly, fills defaults and validates path, then
+// resolves rules_file against the directory of path (an absolute one is
+// kept) and checks that the rules file can be read.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("cannot read config: %w", err)
 	}
-	return Parse(path, b)
+	c, err := Parse(path, b)
+	if err != nil {
+		return Config{}, err
+	}
+	written := c.RulesFile
+	c.RulesFile = ResolveRulesFile(path, written)
+	if err := readable(c.RulesFile); err != nil {
+		where := ""
+		if c.RulesFile != written {
+			where = fmt.Sprintf(" (%s, relative to the directory of this file)", c.RulesFile)
+		}
+		return Config{}, fmt.Errorf("%s: rules_file: cannot read %q%s: %w", path, written, where, err)
+	}
+	return c, nil
+}
+
+// ResolveRulesFile returns rulesFile, as written in the config file at
+// configPath, relative to that file's directory; an absolute path is
+// returned as it is.
+func ResolveRulesFile(configPath, rulesFile string) string {
+	if rulesFile == "" || filepath.IsAbs(rulesFile) {
+		return rulesFile
+	}
+	return filepath.Join(filepath.Dir(configPath), rulesFile)
+}
+
+// readable checks that path is a file that can be opened for reading.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	return nil
 }
 
 // Parse decodes b (named path in errors).

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +64,76 @@ func TestBadConfigs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "judge.yaml") {
 			t.Errorf("%q: got %v, want error naming judge.yaml and %q", c.yaml, err, c.want)
 		}
+	}
+}
+
+// rules_file is resolved against the config file's directory ("relative to
+// this file", as deploy/local/judge.yaml says), not the working directory;
+// an absolute path is kept.
+func TestRulesFileRelativeToConfig(t *testing.T) {
+	dir := t.TempDir()
+	confDir := filepath.Join(dir, "etc", "kestrel")
+	for _, p := range []string{filepath.Join(confDir, "rules.yaml"), filepath.Join(confDir, "rules.d", "main.yaml"), filepath.Join(dir, "abs.yaml")} {
+		write(t, p, "strategies: []\n")
+	}
+	elsewhere := filepath.Join(dir, "elsewhere")
+	if err := os.MkdirAll(elsewhere, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(elsewhere) // no rules file here
+	f := func(configPath, rulesFile, want string) {
+		t.Helper()
+		write(t, configPath, "rules_file: "+rulesFile+"\n")
+		c, err := Load(configPath)
+		if err != nil {
+			t.Fatalf("rules_file %s in %s: %v", rulesFile, configPath, err)
+		}
+		if c.RulesFile != want {
+			t.Errorf("rules_file %s in %s = %s, want %s", rulesFile, configPath, c.RulesFile, want)
+		}
+	}
+	f(filepath.Join(confDir, "judge.yaml"), "rules.yaml", filepath.Join(confDir, "rules.yaml"))
+	f(filepath.Join(confDir, "judge.yaml"), "./rules.d/main.yaml", filepath.Join(confDir, "rules.d", "main.yaml"))
+	f(filepath.Join(confDir, "judge.yaml"), "../kestrel/rules.yaml", filepath.Join(confDir, "rules.yaml"))
+	f(filepath.Join(confDir, "judge.yaml"), filepath.Join(dir, "abs.yaml"), filepath.Join(dir, "abs.yaml"))
+	// A config path relative to the working directory.
+	f(filepath.Join("..", "etc", "kestrel", "judge.yaml"), "rules.yaml", filepath.Join("..", "etc", "kestrel", "rules.yaml"))
+}
+
+// A rules file that cannot be read is an error naming the config file,
+// the field, what was written and where it was looked for.
+func TestRulesFileUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	write(t, filepath.Join(dir, "rules.yaml"), "strategies: []\n") // in the working directory only
+	confDir := filepath.Join(dir, "conf")
+	path := filepath.Join(confDir, "judge.yaml")
+	write(t, path, "rules_file: rules.yaml\n")
+	_, err := Load(path)
+	if err == nil {
+		t.Fatal("no error: the rules file was looked for in the working directory")
+	}
+	for _, want := range []string{path + ": rules_file:", `"rules.yaml"`, filepath.Join(confDir, "rules.yaml"), "no such file"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	// A directory is not a rules file either.
+	if err := os.Mkdir(filepath.Join(confDir, "rules.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, "rules_file: rules.d\n")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), path+": rules_file:") {
+		t.Errorf("rules_file is a directory: got %v", err)
+	}
+}
+
+func write(t *testing.T, path, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -157,7 +157,7 @@ func Parse(b []byte, windowSize int) (*Set, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
+		return nil, syntaxError(b, err)
 	}
 	return Compile(f, windowSize)
 }
