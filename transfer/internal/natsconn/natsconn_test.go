@@ -38,6 +38,12 @@ func TestSlowConsumerIsCounted(t *testing.T) {
 	if err := sub.SetPendingLimits(1, 1<<20); err != nil {
 		t.Fatal(err)
 	}
+	// Subscribe returns before the server has the subscription; the
+	// messages below (from another connection) would go nowhere. A flush
+	// round trip means the server has processed the SUB.
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	pub := natstest.Connect(t, s)
 	for range 20 {
 		if err := pub.Publish("slow", []byte("x")); err != nil {
@@ -56,6 +62,8 @@ func TestSlowConsumerIsCounted(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			mu.Lock()
+			defer mu.Unlock()
 			t.Fatalf("no slow_consumer error counted; kinds = %v", kinds)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -63,6 +71,8 @@ func TestSlowConsumerIsCounted(t *testing.T) {
 	if dropped, _ := sub.Dropped(); dropped == 0 {
 		t.Fatalf("the subscription dropped nothing, the test did not exercise a slow consumer")
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if kinds["other"] != 0 {
 		t.Errorf("unexpected other async errors: %v", kinds)
 	}
