@@ -40,7 +40,7 @@ func TestHealth(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	met := metrics.New()
 	nc := natstest.Connect(t, srv)
-	mem, err := membership.New(membership.Config{Timeout: time.Second, RejoinHold: 200 * time.Millisecond,
+	mem, err := membership.New(membership.Config{Timeout: 5 * time.Second, RejoinHold: 200 * time.Millisecond,
 		SuspectAfter: 3, Ring: cfg.RingParams().Ring(), Self: "transfer-test"}, log, met.Membership)
 	if err != nil {
 		t.Fatal(err)

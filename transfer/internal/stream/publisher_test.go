@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,9 +29,10 @@ type publisher struct {
 }
 
 type pubResult struct {
-	id         string
-	ok         bool
-	start, end time.Time // publish sent, answer received
+	id           string
+	ok           bool
+	noResponders bool      // failed because no stream listens on the subject
+	start, end   time.Time // publish sent, answer received
 }
 
 // startPublishers starts n goroutines publishing as fast as they can.
@@ -55,7 +58,8 @@ func startPublishers(t *testing.T, srv *server.Server, subj proto.Subjects, n in
 				cancel()
 				now := time.Now()
 				p.mu.Lock()
-				p.order = append(p.order, pubResult{id: id, ok: err == nil, start: start, end: now})
+				p.order = append(p.order, pubResult{id: id, ok: err == nil, start: start, end: now,
+					noResponders: errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)})
 				if err == nil {
 					p.acked[id] = now
 				}
