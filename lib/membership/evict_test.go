@@ -44,15 +44,15 @@ func TestLocalLeaveQueuesEvict(t *testing.T) {
 	for _, n := range []string{"b", "c", "d", "e", "f"} {
 		m.Handle(beat(n, 7), t0)
 	}
+	m.RequestTimeout("d", t0.Add(time.Second))
 	m.Handle(beat("b", 7), t0.Add(2*time.Second)) // b alive at +3s, c..f timed out
 	m.Handle(beat("d", 7), t0.Add(2*time.Second))
 	m.Handle(beat("e", 7), t0.Add(2*time.Second))
 	m.Handle(beat("f", 7), t0.Add(2*time.Second))
 	m.Expire(t0.Add(3 * time.Second))
 	m.NoResponders("b", t0.Add(3*time.Second))
-	for range 3 {
-		m.RequestTimeout("d", t0.Add(3*time.Second))
-	}
+	m.RequestTimeout("d", t0.Add(2*time.Second))
+	m.RequestTimeout("d", t0.Add(3*time.Second)) // 3 timeouts over unresponsive_after (2s)
 	m.Handle(leave("e", 7), t0.Add(3*time.Second))
 	m.Handle(evict("f", 7, "transfer-y"), t0.Add(3*time.Second))
 	want := []proto.MemberMsg{
@@ -174,7 +174,7 @@ func TestEvictSharedOverNATS(t *testing.T) {
 	const hold = time.Second
 	start := func(self string) (*Membership, *Metrics) {
 		met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
-		m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: hold, SuspectAfter: 3, Self: self,
+		m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: hold, SuspectAfter: 3, UnresponsiveAfter: 2 * time.Millisecond, Self: self,
 			Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}}, slog.New(slog.NewTextHandler(io.Discard, nil)), met)
 		if err != nil {
 			t.Fatal(err)
@@ -202,7 +202,7 @@ func TestEvictSharedOverNATS(t *testing.T) {
 
 	now := time.Now()
 	for i := range 3 {
-		if left := a.RequestTimeout("judge-1", now); left != (i == 2) {
+		if left := a.RequestTimeout("judge-1", now.Add(time.Duration(i)*time.Millisecond)); left != (i == 2) {
 			t.Fatalf("timeout %d: left %v", i+1, left)
 		}
 	}

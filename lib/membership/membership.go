@@ -3,10 +3,24 @@
 // same parameters, and so compute the same ring.
 //
 // A judge joins on a heartbeat; it leaves at once on a "leave" message, on
-// missing heartbeats for Timeout, on a "no responders" answer, or after
-// SuspectAfter consecutive request timeouts. Once out, it is re-admitted by
-// a heartbeat only after RejoinHold, so a flapping judge does not move
-// series back and forth.
+// missing heartbeats for Timeout, on a "no responders" answer, or when its
+// requests keep timing out: SuspectAfter consecutive timeouts spanning
+// UnresponsiveAfter with no successful reply. A judge that still heartbeats
+// but answers slowly is not taken out for a few timeouts (the caller slows
+// down instead). Once out, it is re-admitted by a heartbeat only after
+// RejoinHold, so a flapping judge does not move series back and forth.
+//
+// Incarnations. Each judge process stamps its messages with its
+// incarnation (its start time). A message of another incarnation than the
+// one known replaces it when it is newer (a restart), or — whatever the
+// clocks say — when the known incarnation has left or has been silent for
+// Timeout (a restart on a host whose clock is behind); a heartbeat of it
+// seen while the known incarnation is still in its timeout is remembered,
+// so the restarted judge takes the old one's place when that times out,
+// without leaving the ring. An incarnation once replaced stays stale. Two
+// processes heartbeating under one node id at the same time are logged at
+// Error and counted (member_messages_dropped_total{reason="duplicate_node"});
+// the one known keeps the ring position.
 //
 // Evictions are shared: when this process takes a judge out for a local
 // reason (heartbeat timeout, no responders, suspect), Run publishes an
@@ -14,8 +28,16 @@
 // it knew and the reason. Every other membership that receives it takes
 // the judge out too (reason "evicted", same rejoin hold), so all views
 // agree within one message delivery instead of disagreeing for a whole
-// rejoin hold. An evict about an older incarnation than the one known is
-// stale and ignored; a received leave or evict is never re-published.
+// rejoin hold. An evict about a replaced incarnation is stale and ignored;
+// a received leave or evict is never re-published.
+//
+// Warm-up. Right after Run starts listening, and after every NATS
+// reconnect, the ring holds only the judges heard so far. Ready reports
+// false until max(Timeout, 2 × the largest heartbeat interval announced)
+// has passed, so a caller that routes (the transfer) can wait for every
+// live judge to be heard. While the connection is down, nothing is timed
+// out or published: this process hears nobody, which says nothing about
+// the judges; timeouts count again from the reconnect.
 //
 // A judge that is out of the ring and has sent no message at all for
 // PruneAfter (max(1m, 10 × max(Timeout, RejoinHold))) is forgotten, so
@@ -31,6 +53,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,15 +61,23 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/nats-io/nats.go"
 )
+
+// DefaultUnresponsiveAfter is Config.UnresponsiveAfter when left zero.
+const DefaultUnresponsiveAfter = 30 * time.Second
 
 // Config configures a Membership.
 type Config struct {
 	Timeout      time.Duration // a judge without heartbeats this long leaves
 	RejoinHold   time.Duration // a judge that left is re-admitted only after this
-	SuspectAfter int           // consecutive request timeouts that take a judge out (> 0)
-	Ring         ring.Config
+	SuspectAfter int           // consecutive request timeouts before a judge can be suspect (> 0)
+	// UnresponsiveAfter: a judge whose requests time out is suspect (taken
+	// out) only when they have kept timing out, with no successful reply,
+	// for this long (from the first timeout after its last successful
+	// reply: an idle judge is not unresponsive for the time it was idle);
+	// 0 means DefaultUnresponsiveAfter.
+	UnresponsiveAfter time.Duration
+	Ring              ring.Config
 	// Self names this observer in the evict messages it publishes (their
 	// By field), e.g. a transfer's host and pid or a judge's node id.
 	Self string
@@ -58,13 +89,26 @@ func PruneAfter(timeout, rejoinHold time.Duration) time.Duration {
 	return max(time.Minute, 10*max(timeout, rejoinHold))
 }
 
+// retiredKept is how many replaced incarnations a node remembers.
+const retiredKept = 4
+
 type node struct {
 	alive       bool
-	lastBeat    time.Time
-	lastSeen    time.Time // last message of any kind, stale ones included
-	leftAt      time.Time
 	incarnation int64
-	timeouts    int
+	lastBeat    time.Time     // last beat of the known incarnation
+	lastSeen    time.Time     // last message of any kind, stale ones included
+	leftAt      time.Time     // when it last left the ring
+	gone        bool          // the known incarnation sent a leave
+	interval    time.Duration // heartbeat interval the known incarnation announced
+	timeouts    int           // consecutive request timeouts
+	timingOut   time.Time     // the first of them
+	retired     []int64       // incarnations replaced by a later process (stale), newest last
+
+	// Another, not (yet) adopted incarnation heartbeating under this node
+	// id: a restarted judge whose clock is behind, or a second process.
+	rival      int64
+	rivalSince time.Time // its first beat seen
+	rivalLast  time.Time // its last beat seen
 }
 
 // Membership is safe for concurrent use.
@@ -83,6 +127,11 @@ type Membership struct {
 	outbox     map[string]proto.MemberMsg
 	publishing bool
 	kick       chan struct{} // cap 1: outbox not empty
+
+	// Warm-up (warmup.go).
+	listenSince time.Time // Run started listening or reconnected; zero: never
+	deaf        bool      // the connection is down: nothing heard, nothing timed out
+	ready       bool
 
 	ring atomic.Pointer[ring.Ring]
 }
@@ -103,6 +152,12 @@ func New(cfg Config, log *slog.Logger, met *Metrics) (*Membership, error) {
 	}
 	if cfg.RejoinHold < 0 {
 		return nil, fmt.Errorf("membership: rejoin_hold must be >= 0")
+	}
+	if cfg.UnresponsiveAfter < 0 {
+		return nil, fmt.Errorf("membership: unresponsive_after must be >= 0")
+	}
+	if cfg.UnresponsiveAfter == 0 {
+		cfg.UnresponsiveAfter = DefaultUnresponsiveAfter
 	}
 	if met == nil {
 		met = NewMetrics(nil, "membership")
@@ -126,7 +181,8 @@ func (m *Membership) Metrics() *Metrics { return m.met }
 // Ring returns the current ring snapshot (never nil).
 func (m *Membership) Ring() *ring.Ring { return m.ring.Load() }
 
-// Changed returns a channel closed at the next ring change.
+// Changed returns a channel closed at the next change of the ring or of
+// Ready.
 func (m *Membership) Changed() <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -148,6 +204,12 @@ func (m *Membership) WaitAlive(ctx context.Context) error {
 	}
 }
 
+// signal wakes every Changed waiter; m.mu held.
+func (m *Membership) signal() {
+	close(m.changed)
+	m.changed = make(chan struct{})
+}
+
 // rebuild swaps in a ring over the alive nodes; m.mu held.
 func (m *Membership) rebuild() {
 	names := make([]string, 0, len(m.nodes))
@@ -164,8 +226,7 @@ func (m *Membership) rebuild() {
 	}
 	m.ring.Store(r)
 	m.met.RingMembers.Set(float64(r.Len()))
-	close(m.changed)
-	m.changed = make(chan struct{})
+	m.signal()
 }
 
 // local reports whether reason is this process's own observation (and so
@@ -208,20 +269,25 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 		if msg.Kind == proto.MemberLeave {
 			return
 		}
-		st = &node{}
+		st = &node{incarnation: msg.Incarnation}
 		m.nodes[msg.Node] = st
 	}
 	st.lastSeen = now
-	if msg.Incarnation < st.incarnation {
-		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
-		return // from a process that has since restarted
+	if msg.Incarnation != st.incarnation {
+		if !m.replaces(st, msg.Incarnation, now) {
+			m.stale(msg, st, now)
+			return
+		}
+		m.adopt(msg.Node, st, msg.Incarnation, now)
 	}
-	st.incarnation = msg.Incarnation
 	switch msg.Kind {
 	case proto.MemberLeave:
+		st.gone = true
 		m.leave(msg.Node, st, now, ChangeLeave)
 	case proto.MemberBeat:
 		st.lastBeat = now
+		st.gone = false
+		st.interval = time.Duration(max(msg.IntervalMS, 0)) * time.Millisecond
 		if st.alive {
 			return
 		}
@@ -232,35 +298,124 @@ func (m *Membership) Handle(msg proto.MemberMsg, now time.Time) {
 		st.timeouts = 0
 		m.met.MembershipChanges.WithLabelValues(ChangeJoin).Inc()
 		m.rebuild()
-		m.log.Info("judge joined the ring", "node", msg.Node, "members", m.Ring().Len())
+		m.log.Info("judge joined the ring", "node", msg.Node, "incarnation", st.incarnation, "members", m.Ring().Len())
+	}
+}
+
+// heardSince returns when this membership last heard st's known
+// incarnation beat, counting from the last (re)connect: beats missed
+// while the connection was down say nothing about the judge.
+func (m *Membership) heardSince(st *node) time.Time {
+	if st.lastBeat.Before(m.listenSince) {
+		return m.listenSince
+	}
+	return st.lastBeat
+}
+
+// replaces reports whether incarnation inc of st's node replaces the known
+// one: it was never replaced itself, and it is newer, or the known
+// incarnation left or has been silent for Timeout (a restart on a host
+// whose clock is behind). m.mu held.
+func (m *Membership) replaces(st *node, inc int64, now time.Time) bool {
+	if slices.Contains(st.retired, inc) {
+		return false
+	}
+	if inc > st.incarnation || st.gone {
+		return true
+	}
+	return !m.deaf && now.Sub(m.heardSince(st)) >= m.cfg.Timeout
+}
+
+// adopt makes inc the known incarnation of st's node and retires the old
+// one (its messages are stale from now on). An alive node stays in the
+// ring: the restarted judge serves the same subject. m.mu held.
+func (m *Membership) adopt(name string, st *node, inc int64, now time.Time) {
+	old := st.incarnation
+	st.retired = append(st.retired, old)
+	if len(st.retired) > retiredKept {
+		st.retired = slices.Delete(st.retired, 0, len(st.retired)-retiredKept)
+	}
+	st.incarnation = inc
+	st.gone = false
+	st.timeouts = 0
+	if st.rival == inc {
+		st.lastBeat = st.rivalLast
+	}
+	st.rival, st.rivalSince, st.rivalLast = 0, time.Time{}, time.Time{}
+	if inc < old {
+		m.log.Warn("judge restarted with a lower incarnation (its clock is behind): the new process replaces the old one",
+			"node", name, "incarnation", inc, "old_incarnation", old, "in_ring", st.alive)
+	}
+}
+
+// stale drops a message of an incarnation that does not replace the known
+// one. A beat of it while the known incarnation also beats means two
+// processes under one node id: logged at Error (rate-limited per node) and
+// counted. A beat of an incarnation never replaced is remembered: it takes
+// the known one's place when that times out (see Expire). m.mu held.
+func (m *Membership) stale(msg proto.MemberMsg, st *node, now time.Time) {
+	if msg.Kind != proto.MemberBeat {
+		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
+		return
+	}
+	if st.rival != msg.Incarnation {
+		st.rival, st.rivalSince = msg.Incarnation, now
+	}
+	st.rivalLast = now
+	if !st.lastBeat.After(st.rivalSince) {
+		// The known incarnation has not beaten since this one started: a
+		// restart (or a late message of a process that has stopped).
+		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
+		return
+	}
+	m.met.MemberMsgsDropped.WithLabelValues(DropDuplicateNode).Inc()
+	if n, ok := m.rl.Allow("duplicate_node:" + msg.Node); ok {
+		m.log.Error("two processes heartbeat under one node id: the one known keeps the ring position, stop the other",
+			"node", msg.Node, "incarnation", st.incarnation, "other_incarnation", msg.Incarnation,
+			"other_replaced", slices.Contains(st.retired, msg.Incarnation), "suppressed", n)
 	}
 }
 
 // evicted applies an evict message from another observer; m.mu held. The
-// judge is taken out when the incarnation this membership knows is not
-// newer than the message's; the message is not the judge's own, so it
-// neither creates an entry nor keeps one from being forgotten.
+// judge is taken out when the message is about the known incarnation or
+// one that replaces it; the message is not the judge's own, so it neither
+// creates an entry nor keeps one from being forgotten.
 func (m *Membership) evicted(msg proto.MemberMsg, st *node, now time.Time) {
 	if st == nil {
 		return // never heard of it: nothing to take out
 	}
-	if msg.Incarnation < st.incarnation {
-		m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
-		return // about a process that has since restarted
+	if msg.Incarnation != st.incarnation {
+		if !m.replaces(st, msg.Incarnation, now) {
+			m.met.MemberMsgsDropped.WithLabelValues(DropStaleMsg).Inc()
+			return // about a process that has since been replaced
+		}
+		m.adopt(msg.Node, st, msg.Incarnation, now)
 	}
-	st.incarnation = msg.Incarnation
 	m.leave(msg.Node, st, now, ChangeEvicted, "by", msg.By, "by_reason", msg.Reason)
 }
 
-// Expire removes judges whose last heartbeat is older than Timeout, and
-// forgets judges out of the ring that sent nothing for PruneAfter.
+// Expire removes judges not heard beating for Timeout (none while the
+// connection is down; counting from the reconnect after it), forgets judges
+// out of the ring that sent nothing for PruneAfter, and ends the warm-up
+// when it is due.
 func (m *Membership) Expire(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.checkReady(now)
+	if m.deaf {
+		return
+	}
 	for name, st := range m.nodes {
-		if st.alive && now.Sub(st.lastBeat) >= m.cfg.Timeout {
-			m.leave(name, st, now, ChangeTimeout)
+		if !st.alive || now.Sub(m.heardSince(st)) < m.cfg.Timeout {
+			continue
 		}
+		if st.rival != 0 && now.Sub(st.rivalLast) < m.cfg.Timeout && !slices.Contains(st.retired, st.rival) {
+			// The known incarnation fell silent while another one beats:
+			// a restart whose clock is behind. It takes the place.
+			m.adopt(name, st, st.rival, now)
+			continue
+		}
+		m.leave(name, st, now, ChangeTimeout)
 	}
 	for name, st := range m.nodes {
 		if !st.alive && now.Sub(st.lastSeen) >= m.pruneAfter && now.Sub(st.leftAt) >= m.pruneAfter {
@@ -278,6 +433,17 @@ func (m *Membership) Known() int {
 	return len(m.nodes)
 }
 
+// Incarnation returns the incarnation known for node (false when unknown).
+func (m *Membership) Incarnation(name string) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.nodes[name]
+	if st == nil {
+		return 0, false
+	}
+	return st.incarnation, true
+}
+
 // NoResponders takes node out at once: nobody serves its subject.
 func (m *Membership) NoResponders(name string, now time.Time) {
 	m.mu.Lock()
@@ -287,25 +453,32 @@ func (m *Membership) NoResponders(name string, now time.Time) {
 	}
 }
 
-// RequestTimeout counts a timeout of a request to node; after SuspectAfter
-// consecutive ones the node is suspect and leaves the ring. It reports
+// RequestTimeout counts a timeout of a request to node. The node is
+// suspect and leaves the ring after SuspectAfter consecutive timeouts that
+// span UnresponsiveAfter (from the first of them; a successful reply
+// starts the count again); a judge that heartbeats and answers late is not
+// taken out before that (the caller slows down instead). It reports
 // whether the node left.
 func (m *Membership) RequestTimeout(name string, now time.Time) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := m.nodes[name]
-	if st == nil || !st.alive {
-		return false
+	if st == nil || !st.alive || m.deaf {
+		return false // while the connection is down, timeouts are not the judge's
+	}
+	if st.timeouts == 0 {
+		st.timingOut = now
 	}
 	st.timeouts++
-	if st.timeouts >= m.cfg.SuspectAfter {
-		m.leave(name, st, now, ChangeSuspect)
+	span := now.Sub(st.timingOut)
+	if st.timeouts >= m.cfg.SuspectAfter && span >= m.cfg.UnresponsiveAfter {
+		m.leave(name, st, now, ChangeSuspect, "timeouts", st.timeouts, "timing_out_for", span.Round(time.Millisecond))
 		return true
 	}
 	return false
 }
 
-// RequestOK resets node's consecutive timeouts.
+// RequestOK resets node's consecutive timeouts: it answered.
 func (m *Membership) RequestOK(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -326,74 +499,4 @@ func (m *Membership) HandleData(data []byte, now time.Time) {
 		return
 	}
 	m.Handle(mm, now)
-}
-
-// Run subscribes to the members subject, expires silent judges and
-// publishes an evict message for every judge this membership takes out for
-// a local reason, until ctx ends.
-func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) error {
-	sub, err := nc.Subscribe(subject, func(msg *nats.Msg) { m.HandleData(msg.Data, time.Now()) })
-	if err != nil {
-		return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
-	}
-	defer func() { _ = sub.Unsubscribe() }()
-	m.setPublishing(true)
-	defer m.setPublishing(false)
-	tick := m.cfg.Timeout / 4
-	if tick < 10*time.Millisecond {
-		tick = 10 * time.Millisecond
-	}
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-t.C:
-			m.Expire(now)
-		case <-m.kick:
-		}
-		m.publishEvicts(nc, subject)
-	}
-}
-
-func (m *Membership) setPublishing(on bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.publishing = on
-	if !on {
-		clear(m.outbox)
-	}
-}
-
-// takeEvicts empties the outbox.
-func (m *Membership) takeEvicts() []proto.MemberMsg {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.outbox) == 0 {
-		return nil
-	}
-	out := make([]proto.MemberMsg, 0, len(m.outbox))
-	for _, msg := range m.outbox {
-		out = append(out, msg)
-	}
-	clear(m.outbox)
-	return out
-}
-
-// publishEvicts sends the queued evict messages. A failed publish is
-// counted and logged (rate-limited); it is not retried: the other
-// observers still take the judge out on their own timeout.
-func (m *Membership) publishEvicts(nc *nats.Conn, subject string) {
-	for _, msg := range m.takeEvicts() {
-		if err := nc.Publish(subject, msg.Encode()); err != nil {
-			m.met.EvictsPublished.WithLabelValues(PublishError).Inc()
-			if n, ok := m.rl.Allow("evict_publish"); ok {
-				m.log.Warn("cannot publish evict message", "node", msg.Node, "reason", msg.Reason, "err", err, "suppressed", n)
-			}
-			continue
-		}
-		m.met.EvictsPublished.WithLabelValues(PublishOK).Inc()
-		m.log.Info("evict published", "node", msg.Node, "incarnation", msg.Incarnation, "reason", msg.Reason)
-	}
 }

@@ -21,7 +21,7 @@ import (
 func newMem(t *testing.T) (*Membership, *Metrics) {
 	t.Helper()
 	met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
-	m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second, SuspectAfter: 3,
+	m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second, SuspectAfter: 3, UnresponsiveAfter: 2 * time.Second,
 		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}}, slog.New(slog.NewTextHandler(io.Discard, nil)), met)
 	if err != nil {
 		t.Fatal(err)
@@ -117,16 +117,20 @@ func TestNoRespondersAndSuspect(t *testing.T) {
 	if m.Ring().Has("a") {
 		t.Fatal("no responders did not remove")
 	}
-	m.RequestTimeout("b", t0)
-	m.RequestTimeout("b", t0)
+	// Consecutive timeouts take b out only once they have gone on for
+	// unresponsive_after (2s) since the first of them.
+	t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
+	m.RequestTimeout("b", t1)
+	m.RequestTimeout("b", t2)
 	m.RequestOK("b") // resets the count
-	m.RequestTimeout("b", t0)
-	m.RequestTimeout("b", t0)
-	if !m.Ring().Has("b") {
-		t.Fatal("suspect before suspect_after consecutive timeouts")
+	m.RequestTimeout("b", t2)
+	m.RequestTimeout("b", t2)
+	m.RequestTimeout("b", t2)
+	if m.RequestTimeout("b", t0.Add(3999*time.Millisecond)) || !m.Ring().Has("b") {
+		t.Fatal("suspect after timeouts spanning less than unresponsive_after")
 	}
-	if !m.RequestTimeout("b", t0) || m.Ring().Len() != 0 {
-		t.Fatal("not suspect after 3 consecutive timeouts")
+	if !m.RequestTimeout("b", t0.Add(4*time.Second)) || m.Ring().Len() != 0 {
+		t.Fatal("not suspect after consecutive timeouts spanning unresponsive_after")
 	}
 	if v := testutil.ToFloat64(met.MembershipChanges.WithLabelValues(ChangeSuspect)); v != 1 {
 		t.Fatalf("suspect changes = %v", v)
@@ -193,16 +197,17 @@ func TestDepartedJudgesPruned(t *testing.T) {
 func TestNotPrunedWithinPruneAfter(t *testing.T) {
 	m, _ := newMem(t)
 	t0 := time.Unix(1000, 0)
-	m.Handle(beat("a", 2), t0)
+	m.Handle(beat("a", 1), t0)
+	m.Handle(beat("a", 2), t0.Add(100*time.Millisecond)) // restarted: incarnation 1 replaced
 	m.Handle(leave("a", 2), t0.Add(time.Second))
 	m.Expire(t0.Add(time.Second + time.Minute - time.Millisecond))
 	if m.Known() != 1 {
 		t.Fatal("forgotten before prune_after")
 	}
-	// Still known: the stale-incarnation check still applies.
+	// Still known: the replaced incarnation stays stale.
 	m.Handle(beat("a", 1), t0.Add(time.Minute))
 	if m.Ring().Has("a") {
-		t.Fatal("stale incarnation admitted")
+		t.Fatal("replaced incarnation admitted")
 	}
 	m.Expire(t0.Add(2*time.Minute + time.Second))
 	if m.Known() != 0 {

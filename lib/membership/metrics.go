@@ -23,7 +23,10 @@ const (
 // Metrics.MemberMsgsDropped).
 const (
 	DropBadMsg   = "bad_member_msg"   // does not decode
-	DropStaleMsg = "stale_member_msg" // from (or about) an older incarnation than known
+	DropStaleMsg = "stale_member_msg" // from (or about) an incarnation that does not replace the known one
+	// DropDuplicateNode: a beat of another incarnation while the known
+	// one beats too: two processes under one node id (logged at Error).
+	DropDuplicateNode = "duplicate_node"
 )
 
 // Results of publishing an evict message (label values of
@@ -68,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect, ChangeEvicted} {
 		m.MembershipChanges.WithLabelValues(l)
 	}
-	for _, l := range []string{DropBadMsg, DropStaleMsg} {
+	for _, l := range []string{DropBadMsg, DropStaleMsg, DropDuplicateNode} {
 		m.MemberMsgsDropped.WithLabelValues(l)
 	}
 	for _, l := range []string{PublishOK, PublishError} {

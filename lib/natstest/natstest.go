@@ -213,6 +213,24 @@ func (j *Judge) Restart(interval time.Duration) {
 	j.startBeats(interval)
 }
 
+// RestartWithIncarnation simulates a new process stamped with incarnation
+// inc, e.g. lower than before (a restart on a host whose clock is behind).
+func (j *Judge) RestartWithIncarnation(interval time.Duration, inc int64) {
+	j.StopBeats()
+	j.mu.Lock()
+	j.incarnation = inc
+	j.mu.Unlock()
+	j.seq.Store(0)
+	j.startBeats(interval)
+}
+
+// Incarnation returns the incarnation the judge's messages carry.
+func (j *Judge) Incarnation() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.incarnation
+}
+
 // Kill stops serving and heartbeating at once (a crashed judge).
 func (j *Judge) Kill() {
 	j.mu.Lock()
