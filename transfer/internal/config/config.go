@@ -92,10 +92,14 @@ type Judge struct {
 	BatchPoints    int           `yaml:"batch_points"`
 	Linger         time.Duration `yaml:"linger"`
 	SuspectAfter   int           `yaml:"suspect_after"`
-	RetryBackoff   time.Duration `yaml:"retry_backoff"`
-	MaxBackoff     time.Duration `yaml:"max_backoff"`
-	MaxInflight    int           `yaml:"max_inflight"`
-	MovedRetry     time.Duration `yaml:"moved_retry"`
+	// UnresponsiveAfter: a heartbeating judge whose requests time out is
+	// slowed down, and taken out of the ring only when no request to it
+	// succeeded for this long (and suspect_after timeouts in a row).
+	UnresponsiveAfter time.Duration `yaml:"unresponsive_after"`
+	RetryBackoff      time.Duration `yaml:"retry_backoff"`
+	MaxBackoff        time.Duration `yaml:"max_backoff"`
+	MaxInflight       int           `yaml:"max_inflight"`
+	MovedRetry        time.Duration `yaml:"moved_retry"`
 }
 
 // Config is transfer.yaml.
@@ -125,25 +129,26 @@ func Default() Config {
 		HTTP:   HTTP{Listen: ":6060"},
 		Stream: Stream{Replicas: 1, MaxBytes: 1 << 30, DuplicateWindow: 2 * time.Minute},
 		Consumer: Consumer{
-			AckWait:         30 * time.Second,
+			AckWait:         6 * time.Second,
 			MaxAckPending:   10000,
 			FetchBatch:      100,
 			FetchWait:       time.Second,
-			InProgressEvery: 10 * time.Second,
+			InProgressEvery: 2 * time.Second,
 			NakDelay:        30 * time.Second,
 		},
 		MinStep:    30,
 		Ring:       Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64", BucketReplicas: 1},
 		Membership: Membership{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second},
 		Judge: Judge{
-			RequestTimeout: 5 * time.Second,
-			BatchPoints:    1000,
-			Linger:         5 * time.Millisecond,
-			SuspectAfter:   3,
-			RetryBackoff:   200 * time.Millisecond,
-			MovedRetry:     100 * time.Millisecond,
-			MaxBackoff:     10 * time.Second,
-			MaxInflight:    4,
+			RequestTimeout:    5 * time.Second,
+			BatchPoints:       1000,
+			Linger:            5 * time.Millisecond,
+			SuspectAfter:      3,
+			UnresponsiveAfter: 30 * time.Second,
+			RetryBackoff:      200 * time.Millisecond,
+			MovedRetry:        100 * time.Millisecond,
+			MaxBackoff:        10 * time.Second,
+			MaxInflight:       4,
 		},
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info", Format: "text"},
@@ -301,6 +306,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Judge.SuspectAfter <= 0 {
 		bad("judge.suspect_after", "must be > 0, got %d", c.Judge.SuspectAfter)
+	}
+	if c.Judge.UnresponsiveAfter <= 0 {
+		bad("judge.unresponsive_after", "must be > 0")
 	}
 	if c.Judge.MovedRetry <= 0 {
 		bad("judge.moved_retry", "must be > 0")

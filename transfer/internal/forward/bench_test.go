@@ -38,9 +38,11 @@ func localEngine(tb testing.TB, judges int) *Engine {
 		tb.Fatal(err)
 	}
 	now := time.Now()
+	mem.StartWarmUp(now.Add(-2 * time.Hour))
 	for i := range judges {
 		mem.Handle(proto.MemberMsg{Node: fmt.Sprintf("judge-%d", i), Kind: proto.MemberBeat}, now)
 	}
+	mem.Expire(now) // warm-up long over: ready
 	e := New(Config{MinStep: 30, BatchPoints: 1000, Linger: time.Hour, RetryBackoff: time.Millisecond, MaxBackoff: time.Second,
 		MaxInflight: 4, FetchBatch: 100, InProgressEvery: time.Hour, NakDelay: time.Second, ShutdownTimeout: time.Second},
 		cfg.Subjects(), nil, mem, met, testLogger())

@@ -38,7 +38,7 @@ type Config struct {
 	RequestTimeout  time.Duration
 	RetryBackoff    time.Duration
 	MaxBackoff      time.Duration
-	MaxInflight     int           // requests per judge
+	MaxInflight     int           // requests per judge (halved down to 1 while the judge is slow)
 	MovedRetry      time.Duration // hold of a judge that answered MOVED before its refused points are sent again
 	FetchBatch      int
 	FetchWait       time.Duration
@@ -93,10 +93,13 @@ type judge struct {
 	cur       *batch
 	ready     []*batch
 	inflight  int
+	limit     int // requests in flight allowed: MaxInflight, halved per timeout, +1 per reply
+	slow      bool
 	failures  int
 	holdUntil time.Time
 	pending   int // points queued or in flight
 	gauge     prometheus.Gauge
+	slowGauge prometheus.Gauge
 }
 
 // Engine is the data path. Create with New, run with Run.
@@ -116,7 +119,9 @@ type Engine struct {
 	// Owned by the loop goroutine.
 	dec         proto.Decoder
 	keyBuf      []byte
-	ring        *ring.Ring
+	ring        *ring.Ring // what points are routed on: the membership's, or idle while it warms up
+	idle        *ring.Ring // no member: every point is parked
+	ready       bool       // the membership's warm-up is over
 	judges      map[string]*judge
 	parked      []ref
 	moved       []ref
@@ -148,7 +153,8 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 		judges:  make(map[string]*judge),
 		keyBuf:  make([]byte, 0, 1024),
 	}
-	e.ring, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})
+	e.idle, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})
+	e.ring = e.idle
 	return e
 }
 
@@ -158,12 +164,22 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 // still unacknowledged so JetStream redelivers it.
 func (e *Engine) Run(ctx context.Context, cons jetstream.Consumer) error {
 	defer close(e.done)
+	// Held messages must be marked well within the consumer's ack_wait or
+	// they are redelivered while this transfer still holds them. The
+	// consumer's settings win over the config (stream.Keeper): follow them.
+	if info := cons.CachedInfo(); info != nil && info.Config.AckWait > 0 && e.cfg.InProgressEvery > info.Config.AckWait/3 {
+		e.log.Warn("consumer ack_wait shorter than 3 × in_progress_every: marking held messages every ack_wait/3",
+			"ack_wait", info.Config.AckWait, "in_progress_every", e.cfg.InProgressEvery, "marking_every", info.Config.AckWait/3)
+		e.cfg.InProgressEvery = info.Config.AckWait / 3
+	}
 	fetchCtx, cancelFetch := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { e.fetchLoop(fetchCtx, cons) })
 	defer func() { cancelFetch(); wg.Wait() }()
 
 	changed := e.mem.Changed()
+	e.met.WarmingUp.Set(1)
+	e.log.Info("routing held until the membership's warm-up is over (every live judge heard)", "warm_up", e.mem.WarmUp())
 	e.syncRing(time.Now())
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -235,6 +251,9 @@ func (e *Engine) waitFetchable(ctx context.Context) bool {
 		if e.cfg.Gate != nil {
 			gateChanged = e.cfg.Gate.Changed()
 			why = e.cfg.Gate.Blocked()
+		}
+		if why == "" && !e.mem.Ready() {
+			why = "membership warming up"
 		}
 		if why == "" && e.mem.Ring().Len() == 0 {
 			why = "no judge alive"
@@ -375,15 +394,33 @@ func (e *Engine) route(r ref, now time.Time) {
 
 // syncRing adopts the membership's current ring: judges that left give
 // their queued points back to be re-located, parked points are placed.
+// While the membership warms up (after the start or a NATS reconnect) the
+// ring adopted is idle: every point is parked until every live judge has
+// been heard, so series are not all sent to the first judge heard.
 func (e *Engine) syncRing(now time.Time) {
-	r := e.mem.Ring()
+	if ready := e.mem.Ready(); ready != e.ready {
+		e.ready = ready
+		if ready {
+			e.met.WarmingUp.Set(0)
+			e.log.Info("membership warm-up over: routing", "members", e.mem.Ring().Len(), "parked_points", len(e.parked))
+		} else {
+			e.met.WarmingUp.Set(1)
+			e.log.Warn("membership warming up (nats reconnected): routing held, points parked", "warm_up", e.mem.WarmUp())
+		}
+	}
+	r := e.idle
+	if e.ready {
+		r = e.mem.Ring()
+	}
 	if r == e.ring {
 		return
 	}
 	e.ring = r
 	for _, n := range r.Members() {
 		if e.judges[n] == nil {
-			e.judges[n] = &judge{node: n, subject: e.subj.Judge(n), gauge: e.met.JudgePendingPoints.WithLabelValues(n)}
+			e.judges[n] = &judge{node: n, subject: e.subj.Judge(n), limit: e.cfg.MaxInflight,
+				gauge: e.met.JudgePendingPoints.WithLabelValues(n), slowGauge: e.met.JudgeSlow.WithLabelValues(n)}
+			e.judges[n].slowGauge.Set(0)
 		}
 	}
 	moved := e.moved[:0]
@@ -421,10 +458,11 @@ func (e *Engine) forget(js *judge) {
 	}
 	delete(e.judges, js.node)
 	e.met.JudgePendingPoints.DeleteLabelValues(js.node)
+	e.met.JudgeSlow.DeleteLabelValues(js.node)
 }
 
 // pump seals batches whose linger passed and sends ready batches within
-// each judge's in-flight limit and retry hold. It returns the next time it
+// each judge's in-flight limit (lowered while it is slow) and retry hold. It returns the next time it
 // needs to run (zero for none).
 func (e *Engine) pump(now time.Time) time.Time {
 	var next time.Time
@@ -442,7 +480,7 @@ func (e *Engine) pump(now time.Time) time.Time {
 				soonest(due)
 			}
 		}
-		for len(js.ready) > 0 && (e.stopping || js.inflight < e.cfg.MaxInflight) {
+		for len(js.ready) > 0 && (e.stopping || js.inflight < js.limit) {
 			if !e.stopping && now.Before(js.holdUntil) {
 				soonest(js.holdUntil)
 				break
@@ -496,6 +534,7 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		js.failures = 0
 		js.holdUntil = time.Time{}
 		e.mem.RequestOK(js.node)
+		e.speedUp(js)
 		e.met.PointsForwarded.Add(float64(len(b.refs)))
 		for _, r := range b.refs {
 			e.pointDone(r)
@@ -522,6 +561,10 @@ func (e *Engine) complete(b *batch, now time.Time) {
 	case metrics.RetryNoResponders:
 		e.mem.NoResponders(js.node, now)
 	case metrics.RetryTimeout:
+		// A judge that times out but heartbeats is slow, not gone: fewer
+		// requests in flight and backoff; the membership takes it out
+		// only when no request succeeded for unresponsive_after.
+		e.slowDown(js)
 		e.mem.RequestTimeout(js.node, now)
 	}
 	if retry != metrics.RetryNoResponders {
@@ -564,6 +607,7 @@ func movedOf(err error) ([]byte, bool) {
 func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 	js := b.js
 	e.mem.RequestOK(js.node)
+	e.speedUp(js)
 	js.failures = 0
 	js.holdUntil = now.Add(e.cfg.MovedRetry)
 	e.met.JudgeRetries.WithLabelValues(metrics.RetryMoved).Inc()
@@ -584,6 +628,35 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 	}
 	e.freeBatch(b)
 	e.forget(js)
+}
+
+// slowDown halves a judge's in-flight limit (down to 1) after a request
+// timed out; the first time, the judge is marked slow (counted, logged).
+func (e *Engine) slowDown(js *judge) {
+	js.limit = max(1, js.limit/2)
+	if js.slow {
+		return
+	}
+	js.slow = true
+	js.slowGauge.Set(1)
+	e.met.JudgeSlowdowns.Inc()
+	if n, ok := e.rl.Allow("slow:" + js.node); ok {
+		e.log.Warn("judge slow: fewer requests in flight and backoff, it stays in the ring", "node", js.node,
+			"max_inflight", js.limit, "suppressed", n)
+	}
+}
+
+// speedUp raises a judge's in-flight limit by one per timely reply, back
+// to MaxInflight, where it is no longer slow.
+func (e *Engine) speedUp(js *judge) {
+	if js.limit < e.cfg.MaxInflight {
+		js.limit++
+	}
+	if js.slow && js.limit >= e.cfg.MaxInflight {
+		js.slow = false
+		js.slowGauge.Set(0)
+		e.log.Info("judge no longer slow", "node", js.node, "max_inflight", js.limit)
+	}
 }
 
 func classify(err error) (result, retry string) {
@@ -676,11 +749,17 @@ func (e *Engine) shutdown() {
 	e.log.Info("fetching stopped; waiting for judge requests", "inflight", e.inflight, "held_messages", e.held, "timeout", e.cfg.ShutdownTimeout)
 	deadline := time.NewTimer(e.cfg.ShutdownTimeout)
 	defer deadline.Stop()
+	// Keep marking: shutdown_timeout may exceed ack_wait, and a message
+	// redelivered meanwhile would be judged twice.
+	marks := time.NewTicker(max(e.cfg.InProgressEvery/4, 10*time.Millisecond))
+	defer marks.Stop()
 wait:
 	for e.inflight > 0 {
 		select {
 		case b := <-e.results:
 			e.complete(b, time.Now())
+		case now := <-marks.C:
+			e.markProgress(now)
 		case <-deadline.C:
 			break wait
 		}

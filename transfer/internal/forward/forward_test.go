@@ -19,6 +19,7 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -32,6 +33,7 @@ type harness struct {
 	subj proto.Subjects
 	cfg  config.Config
 	js   jetstream.JetStream // publisher side
+	nc   *nats.Conn          // the transfer's connection (engine and membership)
 	cons jetstream.Consumer
 	met  *metrics.Metrics
 	mem  *membership.Membership
@@ -83,8 +85,9 @@ func newHarness(t *testing.T, srv *server.Server, mod func(*config.Config)) *har
 		t.Fatal(err)
 	}
 	nc := natstest.Connect(t, srv)
+	h.nc = nc
 	h.mem, err = membership.New(membership.Config{Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
-		SuspectAfter: cfg.Judge.SuspectAfter, Ring: ringConfig(cfg)}, log, h.met.Membership)
+		SuspectAfter: cfg.Judge.SuspectAfter, UnresponsiveAfter: cfg.Judge.UnresponsiveAfter, Ring: ringConfig(cfg)}, log, h.met.Membership)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,14 @@ type Metrics struct {
 	ParkedPoints         prometheus.Gauge
 
 	FetchPaused prometheus.Gauge
+	// WarmingUp is 1 while the membership warms up (after the start and
+	// after every NATS reconnect): nothing is routed, points are parked.
+	WarmingUp prometheus.Gauge
+	// JudgeSlow{node} is 1 while a judge's requests time out and its
+	// in-flight limit is lowered; JudgeSlowdowns counts the times a judge
+	// became slow.
+	JudgeSlow      *prometheus.GaugeVec
+	JudgeSlowdowns prometheus.Counter
 	// RingConfigMismatch is 1 while this transfer's ring parameters differ
 	// from the shared bucket's (it does not fetch meanwhile).
 	RingConfigMismatch prometheus.Gauge
@@ -114,6 +122,9 @@ func New() *Metrics {
 	m.JudgePendingPoints = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_pending_points", Help: "Points queued or in flight to one judge."}, []string{"node"})
 	m.ParkedPoints = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_parked_points", Help: "Points waiting for any judge to be alive."})
 	m.FetchPaused = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_fetch_paused", Help: "1 while fetching is paused because no judge is alive or the ring parameters are not confirmed by the shared bucket."})
+	m.WarmingUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_warming_up", Help: "1 while the membership warms up after the start or a NATS reconnect (max(membership.timeout, 2 × the largest heartbeat interval)): nothing is routed, fetched points are parked."})
+	m.JudgeSlow = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_slow", Help: "1 while requests to the judge time out and its in-flight limit is lowered (it stays in the ring unless unresponsive for judge.unresponsive_after)."}, []string{"node"})
+	m.JudgeSlowdowns = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_judge_slowdowns_total", Help: "Times a judge became slow (a request timed out): its in-flight limit halved, with backoff, instead of taking it out of the ring."})
 	m.RingConfigMismatch = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config_mismatch", Help: "1 while this transfer's ring parameters differ from the shared KV bucket's (or the bucket holds none): it does not fetch."})
 	m.NATSAsyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_nats_async_errors_total", Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."}, []string{"kind"})
 	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
@@ -128,7 +139,8 @@ func New() *Metrics {
 	m.Membership = membership.NewMetrics(r, "kestrel_transfer")
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsMoved, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.JudgeRequestDuration,
-		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused, m.RingConfigMismatch} {
+		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused, m.RingConfigMismatch,
+		m.WarmingUp, m.JudgeSlow, m.JudgeSlowdowns} {
 		f(c)
 	}
 	reasons := proto.Reasons()
