@@ -7,6 +7,21 @@
 -- hash). Then the state, the active set, the event list and the stream
 -- are written and {1} returned; otherwise {0, status, step, time} of what
 -- is stored, so the judge decides again.
+-- A list, set or stream key of another type fails the whole write before
+-- anything is written (an error in a script does not undo what it wrote).
+local function check(key, want)
+  local t = redis.call('TYPE', key)['ok']
+  if t ~= 'none' and t ~= want then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. t .. ', not a ' .. want)
+  end
+  return nil
+end
+local bad = check(KEYS[2], 'zset')
+  or (tonumber(ARGV[9]) > 0 and check(KEYS[3], 'list'))
+  or (tonumber(ARGV[10]) > 0 and check(KEYS[4], 'stream'))
+if bad then
+  return bad
+end
 local cur = redis.pcall('HMGET', KEYS[1], 'status', 'currentStep', 'eventTime')
 local st, cs, et
 if type(cur) == 'table' and cur.err then

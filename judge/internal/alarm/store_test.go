@@ -2,6 +2,7 @@ package alarm
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
@@ -115,5 +116,18 @@ func TestCASBranches(t *testing.T) {
 	}
 	if n, _ := rdb.LLen(ctx, "event:p2").Result(); n != 4 {
 		t.Fatalf("%d events, want 4 (one per successful write)", n)
+	}
+	// An event list of another type fails the write before anything is
+	// written: no state without its event.
+	rdb.Del(ctx, "event:p2")
+	rdb.Set(ctx, "event:p2", "a string", 0)
+	if ok, _, err := s.Write(ctx, tr(p1, ok1)); ok || err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("wrong-typed event list: %v %v", ok, err)
+	}
+	if st, _ := s.Load(ctx, "x"); st != p1 {
+		t.Fatalf("state written although the event could not be: %+v", st)
+	}
+	if n, _ := rdb.ZCard(ctx, "kestrel:alarms:active").Result(); n != 1 {
+		t.Fatal("active set changed by a failed write")
 	}
 }

@@ -126,8 +126,8 @@ func TestLateRetriedPointIsJudged(t *testing.T) {
 	ctx := context.Background()
 	id := lateID("h1")
 	mustProcess(t, f.e, lateP("h1", 60, 1))
-	// The alarm key holds a string: the script fails with WRONGTYPE.
-	if err := f.rdb.Set(ctx, "kestrel:alarm:"+id, "x", 0).Err(); err != nil {
+	// The event list holds a string: the script fails with WRONGTYPE.
+	if err := f.rdb.Set(ctx, "event:p2", "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.e.Process(ctx, []proto.Point{lateP("h1", 120, 99)}); err == nil {
@@ -136,7 +136,7 @@ func TestLateRetriedPointIsJudged(t *testing.T) {
 	if got := history(t, f.e, "h1", "late.m"); !reflect.DeepEqual(got, []int64{60}) {
 		t.Fatalf("failed point committed: %v", got)
 	}
-	if err := f.rdb.Del(ctx, "kestrel:alarm:"+id).Err(); err != nil {
+	if err := f.rdb.Del(ctx, "event:p2").Err(); err != nil {
 		t.Fatal(err)
 	}
 	// A newer point of the series commits first (another request).
@@ -216,7 +216,7 @@ func TestLatePointRolledBackOnRedisError(t *testing.T) {
 	if len(before) != 12 {
 		t.Fatalf("window holds %d", len(before))
 	}
-	if err := f.rdb.Set(ctx, "kestrel:alarm:"+id, "x", 0).Err(); err != nil {
+	if err := f.rdb.Set(ctx, "event:p2", "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.e.Process(ctx, []proto.Point{lateP("h4", 390, 99)}); err == nil {
@@ -225,7 +225,7 @@ func TestLatePointRolledBackOnRedisError(t *testing.T) {
 	if after, _ := f.e.History(proto.SeriesKey("h4", "late.m", nil)); !reflect.DeepEqual(after, before) {
 		t.Fatalf("window not restored:\n got %v\nwant %v", after, before)
 	}
-	if err := f.rdb.Del(ctx, "kestrel:alarm:"+id).Err(); err != nil {
+	if err := f.rdb.Del(ctx, "event:p2").Err(); err != nil {
 		t.Fatal(err)
 	}
 	mustProcess(t, f.e, lateP("h4", 390, 99))
