@@ -17,7 +17,7 @@
 //	open               publish: PubAck, stored for the consumer
 //
 //	consumer deleted from outside (open, no consumer: PubAck and discarded = lost)
-//	   │ Keeper notices within Interval (1s)
+//	   │ Keeper notices: on the deletion advisory, or its next check (≤1.2s)
 //	   │ set subjects [<prefix>.ingest_closed]      closed again: nothing lost from here
 //	   │ create consumer, open; kestrel_transfer_consumer_recreated_total +1, logged
 //	open

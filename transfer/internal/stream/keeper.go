@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -55,8 +56,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // ingest subjects first, see the package doc) or stream. It is safe for
 // concurrent use.
 type Keeper struct {
-	// Interval is the pause between two checks once ready (default 1s):
-	// a deleted consumer is noticed within about this long.
+	// Interval is the pause between two checks once ready (default 1s,
+	// ±20%): a deleted consumer is noticed within about 1.2 × Interval,
+	// or a quarter of it after the server's deletion advisory.
 	Interval time.Duration
 	// Timeout bounds one check (default 5s).
 	Timeout time.Duration
@@ -111,11 +113,12 @@ func (k *Keeper) Consumer() jetstream.Consumer {
 }
 
 // Run checks and repairs until ctx ends; it returns nil then. It checks
-// every Interval, and at once when the server advises that the consumer
-// or the stream was deleted (when this connection may subscribe to
-// $JS.EVENT.ADVISORY.>; else polling alone notices it). Failed checks
-// (NATS unreachable, timeouts) are retried with backoff and leave the
-// readiness as it was, unless a check found something missing.
+// every Interval (±20%, so transfers started together do not check in
+// step), and within a random quarter Interval when the server advises
+// that the consumer or the stream was deleted (if this connection may
+// subscribe to $JS.EVENT.ADVISORY.>; else polling alone notices it).
+// Failed checks (NATS unreachable, timeouts) are retried with backoff and
+// leave the readiness as it was, unless a check found something missing.
 func (k *Keeper) Run(ctx context.Context) error {
 	wake := make(chan struct{}, 1)
 	if k.advisories {
@@ -154,16 +157,30 @@ func (k *Keeper) Run(ctx context.Context) error {
 			backoff = min(backoff*2, 5*time.Second)
 		} else {
 			backoff = 250 * time.Millisecond
+			wait = spread(k.Interval, 0.8, 1.2)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
 		case <-wake:
+			// Every transfer gets the advisory at once: spread their
+			// checks, so the first one repairs and the others find it done
+			// (instead of closing the subjects again after it reopened).
+			t.Reset(spread(k.Interval, 0, 0.25))
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
 		}
 		t.Stop()
 	}
 	return nil
+}
+
+// spread returns a random duration between lo×d and hi×d.
+func spread(d time.Duration, lo, hi float64) time.Duration {
+	return time.Duration(float64(d) * (lo + (hi-lo)*rand.Float64()))
 }
 
 // check runs one ensure round and records the result.

@@ -74,24 +74,25 @@ func waitReady(t *testing.T, ks []runningKeeper) {
 	}
 }
 
-// TestKeeperRecreatesDeletedConsumer: three transfers keep the stream
-// while agents publish. The consumer is deleted from outside: within 5 s
-// a transfer notices (on the deletion advisory, or by polling alone),
+// TestKeeperRecreatesDeletedConsumer: a transfer keeps the stream while
+// agents publish. The consumer is deleted from outside: within 5 s the
+// transfer notices (on the deletion advisory, or by polling alone),
 // closes the ingest subjects (publishers get errors and keep their
 // batches), recreates the consumer and opens them again, counting and
 // logging it. Every publish acked after the subjects were closed reaches
 // the new consumer; only what was published between the deletion and the
-// closing is lost.
+// closing is lost. (Several transfers repairing at once:
+// TestKeeperRecoveryManyTransfers.)
 func TestKeeperRecreatesDeletedConsumer(t *testing.T) {
-	t.Run("advisory", func(t *testing.T) { testRecreatesDeletedConsumer(t, true) })
-	t.Run("polling", func(t *testing.T) { testRecreatesDeletedConsumer(t, false) })
+	t.Run("advisory", func(t *testing.T) { testRecreatesDeletedConsumer(t, 1, true) })
+	t.Run("polling", func(t *testing.T) { testRecreatesDeletedConsumer(t, 1, false) })
 }
 
-func testRecreatesDeletedConsumer(t *testing.T, advisories bool) {
+func testRecreatesDeletedConsumer(t *testing.T, transfers int, advisories bool) {
 	srv := natstest.StartServer(t)
 	subj, _ := proto.NewSubjects("kestrel")
 	cfg := config.Default()
-	ks := startKeepers(t, srv, subj, cfg, 3, advisories, 0)
+	ks := startKeepers(t, srv, subj, cfg, transfers, advisories, 0)
 	waitReady(t, ks)
 	recreated := func() float64 {
 		n := 0.0
