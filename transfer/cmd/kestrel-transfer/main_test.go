@@ -19,6 +19,7 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -420,10 +421,11 @@ func TestStreamCommands(t *testing.T) {
 	waitFor(t, "warning of the second transfer", func() bool {
 		return strings.Contains(b.Output.String(), `level=WARN msg="config differs from the existing stream: using the existing settings (kestrel-transfer stream apply changes them)" stream=KESTREL_INGEST differences="replicas 3 (config) != 1 (stream), max_bytes 1048576 (config) != 1073741824 (stream)"`)
 	})
+	defAck, defPending := config.Default().Consumer.AckWait, config.Default().Consumer.MaxAckPending
 	code, stdout, stderr := proctest.Run(t, bin, "stream", "get", "-c", other)
 	if code != 0 || !strings.Contains(stdout, "stream KESTREL_INGEST: subjects [kestrel.ingest.>], replicas 1, max_bytes 1073741824, max_age 0s, duplicate_window 2m0s") ||
-		!strings.Contains(stdout, "consumer transfer: ack_wait 30s, max_ack_pending 10000") ||
-		!strings.Contains(stdout, "differs (transfers use the existing settings; stream apply writes these): replicas 3 (config) != 1 (stream), max_bytes 1048576 (config) != 1073741824 (stream), ack_wait 45s (config) != 30s (consumer)") {
+		!strings.Contains(stdout, fmt.Sprintf("consumer transfer: ack_wait %v, max_ack_pending %d", defAck, defPending)) ||
+		!strings.Contains(stdout, fmt.Sprintf("differs (transfers use the existing settings; stream apply writes these): replicas 3 (config) != 1 (stream), max_bytes 1048576 (config) != 1073741824 (stream), ack_wait 45s (config) != %v (consumer)", defAck)) {
 		t.Fatalf("get: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 
@@ -434,7 +436,7 @@ func TestStreamCommands(t *testing.T) {
 	applied := writeConfig(t, srv, addrB, "stream: {max_bytes: 1048576}", "consumer: {ack_wait: 45s, fetch_wait: 200ms}")
 	code, stdout, stderr = proctest.Run(t, bin, "stream", "apply", "-c", applied)
 	if code != 0 || !strings.Contains(stdout, "stream KESTREL_INGEST changed: max_bytes 1048576 (config) != 1073741824 (stream)") ||
-		!strings.Contains(stdout, "consumer transfer changed: ack_wait 45s (config) != 30s (consumer)") ||
+		!strings.Contains(stdout, fmt.Sprintf("consumer transfer changed: ack_wait 45s (config) != %v (consumer)", defAck)) ||
 		!strings.Contains(stdout, "max_bytes 1048576, max_age 0s") || !strings.Contains(stdout, "same settings") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
 	}

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -289,13 +290,13 @@ func TestKeeperExistingSettingsWin(t *testing.T) {
 	}
 	s, _ := admin.Stream(ctx, subj.Stream())
 	c, _ := admin.Consumer(ctx, subj.Stream(), proto.ConsumerTransfer)
-	if s.CachedInfo().Config.Replicas != 1 || c.CachedInfo().Config.AckWait != 30*time.Second {
+	if s.CachedInfo().Config.Replicas != 1 || c.CachedInfo().Config.AckWait != first.Consumer.AckWait {
 		t.Fatalf("existing settings changed: replicas %d ack_wait %v", s.CachedInfo().Config.Replicas, c.CachedInfo().Config.AckWait)
 	}
 	logs := k.logs.String()
 	for _, want := range []string{
 		`level=WARN msg="config differs from the existing stream: using the existing settings (kestrel-transfer stream apply changes them)" stream=KESTREL_INGEST differences="replicas 3 (config) != 1 (stream)"`,
-		`level=WARN msg="config differs from the existing consumer: using the existing settings (kestrel-transfer stream apply changes them)" stream=KESTREL_INGEST differences="ack_wait 45s (config) != 30s (consumer)"`,
+		fmt.Sprintf(`level=WARN msg="config differs from the existing consumer: using the existing settings (kestrel-transfer stream apply changes them)" stream=KESTREL_INGEST differences="ack_wait 45s (config) != %v (consumer)"`, first.Consumer.AckWait),
 	} {
 		if !strings.Contains(logs, want) {
 			t.Fatalf("log lacks %s:\n%s", want, logs)

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -75,7 +76,7 @@ func TestEnsureConcurrentKeepsExistingSettings(t *testing.T) {
 	if sc := streamCfg(); sc.MaxBytes != 1<<30 || sc.Replicas != 1 {
 		t.Fatalf("a transfer with other settings changed the stream: %+v", sc)
 	}
-	if ci := consumerCfg(); ci.AckWait != 30*time.Second {
+	if ci := consumerCfg(); ci.AckWait != cfg.Consumer.AckWait {
 		t.Fatalf("a transfer with other settings changed the consumer: %+v", ci)
 	}
 	_, sd, cd, err := Current(ctx, js, subj, other.Stream, other.Consumer)
@@ -85,7 +86,7 @@ func TestEnsureConcurrentKeepsExistingSettings(t *testing.T) {
 	if want := []string{"replicas 3 (config) != 1 (stream)", "max_bytes 1048576 (config) != 1073741824 (stream)"}; !slices.Equal(sd, want) {
 		t.Fatalf("stream differences %q, want %q", sd, want)
 	}
-	if want := []string{"ack_wait 45s (config) != 30s (consumer)"}; !slices.Equal(cd, want) {
+	if want := []string{fmt.Sprintf("ack_wait 45s (config) != %v (consumer)", cfg.Consumer.AckWait)}; !slices.Equal(cd, want) {
 		t.Fatalf("consumer differences %q, want %q", cd, want)
 	}
 
