@@ -85,7 +85,7 @@ func run() int {
 	defer nc.Close()
 	subj := cfg.Subjects()
 	mem, err := membership.New(membership.Config{
-		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter, Self: observerID(),
+		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold, SuspectAfter: cfg.Judge.SuspectAfter, UnresponsiveAfter: cfg.Judge.UnresponsiveAfter, Self: observerID(),
 		Ring: ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load, Hasher: cfg.Ring.Hasher},
 	}, log, met.Membership)
 	if err != nil {
