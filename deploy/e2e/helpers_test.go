@@ -317,13 +317,14 @@ http:
   listen: %q
 redis:
   addr: %q
+  op_timeout: 1s
 rules_file: %q
 heartbeat_interval: 500ms
 membership:
   timeout: 2s
   rejoin_hold: 1s
 ownership:
-  settle: 1s
+  settle: 1500ms
 log:
   level: debug
 `, i, c.natsURL, listen, c.redisAddr, rules))

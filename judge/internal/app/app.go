@@ -16,6 +16,7 @@ import (
 	"github.com/kestrel-mon/kestrel/judge/internal/engine"
 	"github.com/kestrel-mon/kestrel/judge/internal/httpapi"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
+	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/server"
 	"github.com/kestrel-mon/kestrel/proto"
@@ -88,11 +89,11 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	// every partition anew (settle, windows dropped, states re-read).
 	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
 		log.Warn("nats disconnected", "err", err)
-		a.cl.suspend("nats disconnected")
+		a.cl.suspend(owner.Disconnected, "nats disconnected")
 	})
 	nc.SetReconnectHandler(func(nc *nats.Conn) {
 		log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		a.cl.resume("nats reconnected")
+		a.cl.resume(owner.Disconnected, "nats reconnected")
 	})
 	a.svc = server.New(nc, subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval.D(), a.M, log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -51,7 +52,8 @@ func TestJudgeOverNATS(t *testing.T) {
 	cfg.Redis.Addr = rs.Addr
 	cfg.RulesFile = rulesPath
 	cfg.HeartbeatInterval = config.Duration(50 * time.Millisecond)
-	cfg.Ownership.Settle = config.Duration(300 * time.Millisecond)
+	cfg.Redis.OpTimeout = config.Duration(time.Second)
+	cfg.Ownership.Settle = config.Duration(1100 * time.Millisecond)
 	cfg.Workers = 2
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -165,7 +167,8 @@ func TestJudgeOverNATS(t *testing.T) {
 		t.Fatalf("/alarms %d %s", code, body)
 	}
 	code, body = httpGet(t, base+"/metrics")
-	for _, want := range []string{"kestrel_judge_points_received_total 3", `kestrel_judge_alarms_written_total{status="PROBLEM"} 1`,
+	for _, want := range []string{fmt.Sprintf("kestrel_judge_points_received_total %d", 3*(moved+1)),
+		fmt.Sprintf("kestrel_judge_points_moved_total %d", 3*moved), `kestrel_judge_alarms_written_total{status="PROBLEM"} 1`,
 		`kestrel_judge_requests_total{result="bad_batch"} 1`, "process_cpu_seconds_total", "kestrel_judge_series 1"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -116,22 +116,37 @@ func (c *cluster) watchParams(ctx context.Context, js jetstream.JetStream, bucke
 			err := fmt.Errorf("%s changed, not serving until restarted with matching ring.* and membership.*: %w", bucket, merr)
 			c.setRingErr(err)
 			c.a.log.Error("ring parameters", "err", err)
-			c.suspend("ring parameters changed")
+			c.suspend(owner.ParamsDiffer, "ring parameters changed")
 			return
 		}
 		c.setRingErr(nil)
+		c.resume(owner.ParamsDiffer, "ring parameters match again")
 	})
 	if err != nil && ctx.Err() == nil {
-		c.a.log.Warn("cannot watch the ring parameters", "bucket", bucket, "err", err)
+		c.a.log.Warn("cannot watch the ring parameters, retrying", "bucket", bucket, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+			c.watchParams(ctx, js, bucket)
+		}
 	}
 }
 
-// follow applies every ring change to the tracker until ctx ends.
+// follow applies every ring change to the tracker until ctx ends. Until
+// the membership has heard every member (its warm-up after start or a
+// reconnect) the judge owns nothing: its ring may lack members or miss an
+// evict.
 func (c *cluster) follow(ctx context.Context) {
 	for {
 		ch := c.mem.Changed()
 		r := c.mem.Ring()
-		c.record(c.tracker.Apply(r, time.Now()), "ring changed", r.Len())
+		now := time.Now()
+		if c.mem.Ready() {
+			c.record(c.tracker.Resume(owner.WarmingUp, now), "members warmed up", r.Len())
+		} else {
+			c.record(c.tracker.Suspend(owner.WarmingUp, now), "members warming up", r.Len())
+		}
+		c.record(c.tracker.Apply(r, now), "ring changed", r.Len())
 		select {
 		case <-ch:
 		case <-ctx.Done():
@@ -150,12 +165,11 @@ func (c *cluster) record(ch owner.Change, why string, members int) {
 	}
 }
 
-// suspend: this judge may have been taken out of the ring without hearing
-// it (NATS connection lost); it owns nothing until resume.
-func (c *cluster) suspend(why string) {
-	c.record(c.tracker.Suspend(time.Now()), why, c.mem.Ring().Len())
+// suspend makes the judge own nothing for reason r until resume(r).
+func (c *cluster) suspend(r owner.Reason, why string) {
+	c.record(c.tracker.Suspend(r, time.Now()), why, c.mem.Ring().Len())
 }
 
-func (c *cluster) resume(why string) {
-	c.record(c.tracker.Resume(time.Now()), why, c.mem.Ring().Len())
+func (c *cluster) resume(r owner.Reason, why string) {
+	c.record(c.tracker.Resume(r, time.Now()), why, c.mem.Ring().Len())
 }

@@ -175,7 +175,7 @@ func Default() Config {
 		Log:               Log{Level: "info", Format: "text"},
 		Ring:              Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64", BucketReplicas: 1},
 		Membership:        Membership{Timeout: Duration(3 * time.Second), RejoinHold: Duration(2 * time.Second)},
-		Ownership:         Ownership{Settle: Duration(2 * time.Second)},
+		Ownership:         Ownership{Settle: Duration(4 * time.Second)},
 	}
 }
 
@@ -382,8 +382,8 @@ func (c *Config) Validate() error {
 	if c.Membership.RejoinHold < 0 {
 		bad("membership.rejoin_hold", "must be >= 0")
 	}
-	if c.Ownership.Settle < c.HeartbeatInterval {
-		bad("ownership.settle", "must be at least heartbeat_interval (%s): a judge that lags one heartbeat behind must have stopped before the new owner starts, got %s", c.HeartbeatInterval.D(), c.Ownership.Settle.D())
+	if floor := c.HeartbeatInterval + c.Redis.OpTimeout; c.Ownership.Settle < floor {
+		bad("ownership.settle", "must be at least heartbeat_interval + redis.op_timeout (%s): the previous owner, one heartbeat behind, may still have a write in flight; got %s", floor.D(), c.Ownership.Settle.D())
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

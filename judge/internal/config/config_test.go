@@ -57,7 +57,7 @@ func TestBadConfigs(t *testing.T) {
 		{"rules_file: r\nring: {bucket_replicas: 7}\n", "ring.bucket_replicas"},
 		{"rules_file: r\nmembership: {timeout: 1s}\n", "membership.timeout: must be longer than heartbeat_interval"},
 		{"rules_file: r\nmembership: {rejoin_hold: -1s}\n", "membership.rejoin_hold"},
-		{"rules_file: r\nownership: {settle: 500ms}\n", "ownership.settle: must be at least heartbeat_interval"},
+		{"rules_file: r\nownership: {settle: 3s}\n", "ownership.settle: must be at least heartbeat_interval + redis.op_timeout (4s)"},
 	}
 	for _, c := range cases {
 		_, err := Parse("judge.yaml", []byte(c.yaml))

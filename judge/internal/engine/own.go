@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
 
@@ -77,6 +78,18 @@ func (e *Engine) ownTable() *owner.Table {
 		return nil
 	}
 	return e.own.Table()
+}
+
+// stillServes reports whether se's partition is still served in the
+// ownership period the series was prepared under (one atomic load; called
+// before every alarm write only).
+func (e *Engine) stillServes(se *series) bool {
+	tab := e.ownTable()
+	if tab == nil {
+		return true
+	}
+	p := tab.Partition(se.hash)
+	return tab.Serves(p, time.Now().UnixNano()) && tab.Gen(p) == se.gen
 }
 
 // errMovedAll refuses a whole part: ownership was lost while it waited.

@@ -401,3 +401,29 @@ func TestRedisFailureLogged(t *testing.T) {
 		t.Fatalf("redis errors %v, want 3", n)
 	}
 }
+
+// The check made before every alarm write: the series' partition is still
+// served, in the ownership period the series was prepared under.
+func TestStillServesBeforeWrites(t *testing.T) {
+	r := redistest.Start(t)
+	a := newNode(t, r.Addr, "a", 0)
+	moveTo(ringOf(t, "a"), a)
+	mustProcess(t, a.e, gauge("h1", "one.point", 60, 50))
+	var se *series
+	for _, sh := range a.e.shards {
+		if x := sh.series["h1/one.point"]; x != nil {
+			se = x
+		}
+	}
+	if se == nil || !a.e.stillServes(se) {
+		t.Fatal("owned series not served")
+	}
+	moveTo(ringOf(t, "b"), a)
+	if a.e.stillServes(se) {
+		t.Fatal("served after the partition was lost")
+	}
+	moveTo(ringOf(t, "a"), a)
+	if a.e.stillServes(se) {
+		t.Fatal("a series prepared in an earlier ownership period is served: it would write from stale state")
+	}
+}

@@ -229,6 +229,13 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 		if err != nil {
 			return fmt.Errorf("cannot encode event %s: %w", sl.id, err)
 		}
+		// Ownership may have been lost since the part was prepared (a slow
+		// Redis, many writes, CAS retries): a judge that no longer serves
+		// the series must not write, or the new owner, which has read the
+		// state after its settle period, would decide from a stale one.
+		if !e.stillServes(se) {
+			return errMovedAll
+		}
 		wctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
 		ok, stored, err := e.store.Write(wctx, &alarm.Transition{ID: sl.id, From: sl.st, To: next, Priority: r.Priority, Endpoint: p.Endpoint, Event: body})
 		cancel()

@@ -76,16 +76,27 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	ring    Ring
-	up      bool
+	down    Reason // why the judge owns nothing now (0: it owns its ring partitions)
 	nextGen uint64
 
 	cur atomic.Pointer[Table]
 }
 
+// Reason is why a judge owns nothing for a while (a bit set: each is
+// suspended and resumed on its own).
+type Reason uint8
+
+// Reasons for owning nothing.
+const (
+	Disconnected Reason = 1 << iota // NATS connection lost: others may have moved the series
+	WarmingUp                       // members not all heard yet since start or reconnect
+	ParamsDiffer                    // the KV bucket's ring parameters differ from the config
+)
+
 // New returns a tracker for node self that owns nothing yet and is
 // connected.
 func New(self string, settle time.Duration) *Tracker {
-	t := &Tracker{self: self, settle: settle, up: true}
+	t := &Tracker{self: self, settle: settle}
 	t.cur.Store(&Table{parts: 1, owned: []bool{false}, ready: []int64{0}, gen: []uint64{0}})
 	return t
 }
@@ -104,27 +115,29 @@ func (t *Tracker) Apply(r Ring, now time.Time) Change {
 	return t.rebuild(now)
 }
 
-// Suspend makes the judge own nothing (connection to NATS lost, or its
-// own heartbeats not heard): others may have moved its series away.
-func (t *Tracker) Suspend(now time.Time) Change {
+// Suspend makes the judge own nothing for reason r (NATS connection lost,
+// members not all heard, ring parameters differ): others may move its
+// series meanwhile.
+func (t *Tracker) Suspend(r Reason, now time.Time) Change {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.up {
+	if t.down&r == r {
 		return Change{}
 	}
-	t.up = false
+	t.down |= r
 	return t.rebuild(now)
 }
 
-// Resume ends a Suspend: the partitions of the current ring are gained
-// anew (new generations, settle period).
-func (t *Tracker) Resume(now time.Time) Change {
+// Resume ends the suspension for reason r; when no reason is left, the
+// partitions of the current ring are gained anew (new generations, settle
+// period).
+func (t *Tracker) Resume(r Reason, now time.Time) Change {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.up {
+	if t.down&r == 0 {
 		return Change{}
 	}
-	t.up = true
+	t.down &^= r
 	return t.rebuild(now)
 }
 
@@ -140,7 +153,7 @@ func (t *Tracker) rebuild(now time.Time) Change {
 	var ch Change
 	for p := 0; p < parts; p++ {
 		own := false
-		if t.up && t.ring != nil {
+		if t.down == 0 && t.ring != nil {
 			o, ok := t.ring.OwnerOf(p)
 			own = ok && o == t.self
 		}

@@ -96,7 +96,7 @@ func TestSuspendResume(t *testing.T) {
 	if before.Owned() == 0 {
 		t.Fatal("a owns nothing")
 	}
-	if ch := tr.Suspend(t0.Add(5 * time.Second)); ch.Lost != before.Owned() {
+	if ch := tr.Suspend(Disconnected, t0.Add(5*time.Second)); ch.Lost != before.Owned() {
 		t.Fatalf("suspend: lost %d, want %d", ch.Lost, before.Owned())
 	}
 	if tr.Table().Owned() != 0 {
@@ -108,7 +108,7 @@ func TestSuspendResume(t *testing.T) {
 		t.Fatal("a suspended judge gained partitions")
 	}
 	t1 := t0.Add(10 * time.Second)
-	if ch := tr.Resume(t1); ch.Gained != 71 {
+	if ch := tr.Resume(Disconnected, t1); ch.Gained != 71 {
 		t.Fatalf("resume: gained %d, want 71", ch.Gained)
 	}
 	after := tr.Table()
@@ -141,5 +141,25 @@ func TestRingWithOtherPartitionCount(t *testing.T) {
 	}
 	if tab.Partition(13+5) != 5 {
 		t.Fatalf("Partition(18) = %d with 13 partitions", tab.Partition(18))
+	}
+}
+
+// Each reason is lifted on its own: a reconnect does not make a judge whose
+// ring parameters differ serve.
+func TestSuspendReasonsIndependent(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := New("a", 0)
+	tr.Apply(mustRing(t, "a"), t0)
+	tr.Suspend(ParamsDiffer, t0)
+	tr.Suspend(Disconnected, t0)
+	tr.Resume(Disconnected, t0.Add(time.Second))
+	if n := tr.Table().Owned(); n != 0 {
+		t.Fatalf("a reconnect lifted the parameter suspension: %d owned", n)
+	}
+	if ch := tr.Resume(ParamsDiffer, t0.Add(2*time.Second)); ch.Gained != 71 {
+		t.Fatalf("resume: %+v", ch)
+	}
+	if ch := tr.Resume(ParamsDiffer, t0.Add(3*time.Second)); ch != (Change{}) {
+		t.Fatalf("a second resume changed something: %+v", ch)
 	}
 }
