@@ -130,10 +130,19 @@ func TestOpenFalconCompat(t *testing.T) {
 	if ok, s := whole(u.root, "1.0.0"); !ok {
 		t.Fatal(s)
 	}
-	// errorMessage set: the updater does nothing.
-	of.set(func() { of.md5Wrong, of.errMsg = false, "maintenance" })
+	// errorMessage set: the updater does nothing. The md5 stays wrong
+	// until the errorMessage has been seen: the heartbeat that reported the
+	// refusal was answered "1.1.0" before errorMessage was set, and the
+	// download it starts must not be able to install (under load it may
+	// still run after the errorMessage heartbeat).
+	of.set(func() { of.errMsg = "maintenance" })
 	waitFor(t, 10*time.Second, "heartbeat with errorMessage", func() (bool, string) {
 		return strings.Contains(u.log.String(), "ops-meta answered with an error, doing nothing"), ""
+	})
+	of.set(func() { of.md5Wrong = false })
+	n := strings.Count(u.log.String(), "ops-meta answered with an error, doing nothing")
+	waitFor(t, 10*time.Second, "another heartbeat with errorMessage, md5 right", func() (bool, string) {
+		return strings.Count(u.log.String(), "ops-meta answered with an error, doing nothing") > n, ""
 	})
 	if _, err := os.Stat(filepath.Join(u.root, agentName, "1.1.0")); err == nil {
 		t.Fatal("installed while ops-meta said errorMessage")
