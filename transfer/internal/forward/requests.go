@@ -1,0 +1,192 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
+	"github.com/nats-io/nats.go"
+)
+
+func (e *Engine) send(js *judge, b *batch) {
+	b.data = b.enc.AppendTo(b.data[:0])
+	js.inflight++
+	e.inflight++
+	go e.request(js.subject, b)
+}
+
+// request runs in its own goroutine: one NATS request, result to the loop.
+func (e *Engine) request(subject string, b *batch) {
+	start := time.Now()
+	reply, err := e.nc.Request(subject, b.data, e.cfg.RequestTimeout)
+	b.dur = time.Since(start)
+	if err == nil {
+		err = proto.DecodeJudgeReply(reply.Data)
+	}
+	b.err = err
+	select {
+	case e.results <- b:
+	case <-e.done:
+	}
+}
+
+// complete handles a request's result.
+func (e *Engine) complete(b *batch, now time.Time) {
+	js := b.js
+	js.inflight--
+	e.inflight--
+	js.pending -= len(b.refs)
+	result, retry := classify(b.err)
+	e.met.RequestDuration[result].Observe(b.dur.Seconds())
+	if b.err == nil {
+		js.failures = 0
+		js.holdUntil = time.Time{}
+		e.mem.RequestOK(js.node)
+		e.speedUp(js)
+		e.met.PointsForwarded.Add(float64(len(b.refs)))
+		for _, r := range b.refs {
+			e.pointDone(r)
+		}
+		e.freeBatch(b)
+		e.forget(js)
+		return
+	}
+	if e.stopping {
+		// No retries while stopping: these messages stay unacked and are
+		// handed back (Nak) at the end of shutdown.
+		e.freeBatch(b)
+		return
+	}
+	if refused, ok := movedOf(b.err); ok {
+		e.movedReply(b, refused, now)
+		return
+	}
+	e.met.JudgeRetries.WithLabelValues(retry).Inc()
+	if n, ok := e.rl.Allow("retry:" + retry); ok {
+		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", retry, "points", len(b.refs), "err", b.err, "suppressed", n)
+	}
+	switch retry {
+	case metrics.RetryNoResponders:
+		e.mem.NoResponders(js.node, now)
+	case metrics.RetryTimeout:
+		// A judge that times out but heartbeats is slow, not gone: fewer
+		// requests in flight and backoff; the membership takes it out
+		// only when no request succeeded for unresponsive_after.
+		e.slowDown(js)
+		e.mem.RequestTimeout(js.node, now)
+	}
+	if retry != metrics.RetryNoResponders {
+		js.failures++
+		d := e.cfg.RetryBackoff << min(js.failures-1, 20)
+		if d > e.cfg.MaxBackoff || d <= 0 {
+			d = e.cfg.MaxBackoff
+		}
+		js.holdUntil = now.Add(d)
+	}
+	// Adopt the ring first (the judge may just have left it), then put the
+	// points back on their current owners.
+	e.syncRing(now)
+	for _, r := range b.refs {
+		e.route(r, now)
+	}
+	e.freeBatch(b)
+	e.forget(js)
+}
+
+// movedOf returns the bitmap of a MOVED reply (nil: every point).
+func movedOf(err error) ([]byte, bool) {
+	var je *proto.JudgeError
+	if !errors.As(err, &je) {
+		return nil, false
+	}
+	refused, ok, berr := je.Moved()
+	if !ok || berr != nil {
+		return nil, false // a bad bitmap is retried as any error reply
+	}
+	return refused, true
+}
+
+// movedReply handles a MOVED reply: the judge judged the points it serves and
+// refused the others (not its own in its view of the ring, or gained less
+// than its settle period ago). The refused points are routed again on the
+// current ring after a short hold of that judge (the views converge within
+// a member message or a settle period); the judge is not failing, so
+// neither backoff nor suspicion applies.
+func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
+	js := b.js
+	e.mem.RequestOK(js.node)
+	e.speedUp(js)
+	js.failures = 0
+	js.holdUntil = now.Add(e.cfg.MovedRetry)
+	e.met.JudgeRetries.WithLabelValues(metrics.RetryMoved).Inc()
+	e.syncRing(now)
+	n := 0
+	for i, r := range b.refs {
+		if proto.MovedHas(refused, i) {
+			n++
+			e.route(r, now)
+			continue
+		}
+		e.met.PointsForwarded.Inc()
+		e.pointDone(r)
+	}
+	e.met.PointsMoved.Add(float64(n))
+	if c, ok := e.rl.Allow("retry:" + metrics.RetryMoved); ok {
+		e.log.Info("judge does not serve some points (MOVED), routing them again", "node", js.node, "moved", n, "accepted", len(b.refs)-n, "suppressed", c)
+	}
+	e.freeBatch(b)
+	e.forget(js)
+}
+
+// slowDown halves a judge's in-flight limit (down to 1) after a request
+// timed out; the first time, the judge is marked slow (counted, logged).
+func (e *Engine) slowDown(js *judge) {
+	js.limit = max(1, js.limit/2)
+	if js.slow {
+		return
+	}
+	js.slow = true
+	js.slowGauge.Set(1)
+	e.met.JudgeSlowdowns.Inc()
+	if n, ok := e.rl.Allow("slow:" + js.node); ok {
+		e.log.Warn("judge slow: fewer requests in flight and backoff, it stays in the ring", "node", js.node,
+			"max_inflight", js.limit, "suppressed", n)
+	}
+}
+
+// speedUp raises a judge's in-flight limit by one per timely reply, back
+// to MaxInflight, where it is no longer slow.
+func (e *Engine) speedUp(js *judge) {
+	if js.limit < e.cfg.MaxInflight {
+		js.limit++
+	}
+	if js.slow && js.limit >= e.cfg.MaxInflight {
+		js.slow = false
+		js.slowGauge.Set(0)
+		e.log.Info("judge no longer slow", "node", js.node, "max_inflight", js.limit)
+	}
+}
+
+func classify(err error) (result, retry string) {
+	if err == nil {
+		return metrics.ResultOK, ""
+	}
+	if _, ok := movedOf(err); ok {
+		return metrics.ResultMoved, metrics.RetryMoved
+	}
+	var je *proto.JudgeError
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return metrics.ResultNoResp, metrics.RetryNoResponders
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return metrics.ResultTimeout, metrics.RetryTimeout
+	case errors.As(err, &je):
+		return metrics.ResultError, metrics.RetryErrorReply
+	case errors.Is(err, proto.ErrJudgeReply):
+		return metrics.ResultBadReply, metrics.RetryBadReply
+	default:
+		return metrics.ResultReqError, metrics.RetryRequestError
+	}
+}
