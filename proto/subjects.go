@@ -110,3 +110,19 @@ func validToken(s string) bool {
 func tokenChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
+
+// DeadLetter returns "<prefix>.deadletter.<source>" (the source, e.g. the
+// transfer's node id, made one token): where points that failed at a judge
+// too often are kept for an operator.
+func (s Subjects) DeadLetter(source string) string {
+	return s.prefix + ".deadletter." + SubjectToken(source)
+}
+
+// DeadLetterAll returns the dead-letter stream's subject filter.
+func (s Subjects) DeadLetterAll() string { return s.prefix + ".deadletter.>" }
+
+// DeadLetterStream returns the dead-letter stream's name: the upper-cased
+// prefix (dots become underscores) + "_DEADLETTER", e.g. KESTREL_DEADLETTER.
+func (s Subjects) DeadLetterStream() string {
+	return strings.ToUpper(strings.ReplaceAll(s.prefix, ".", "_")) + "_DEADLETTER"
+}

@@ -50,6 +50,7 @@ type Engine struct {
 
 	own *owner.Tracker // nil: every series is served (tests, tools)
 	om  *ownMetrics
+	fm  *failMetrics
 	rl  *ratelog.Limiter
 
 	series   atomic.Int64
@@ -75,7 +76,7 @@ func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, l
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 3 * time.Second
 	}
-	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry), rl: ratelog.New(10 * time.Second)}
+	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry), fm: newFailMetrics(m.Registry), rl: ratelog.New(10 * time.Second)}
 	for i := 0; i < cfg.Workers; i++ {
 		e.shards = append(e.shards, &shard{
 			e:      e,
@@ -147,9 +148,11 @@ func (e *Engine) Stop() {
 
 // Submit decodes a batch and queues its points to the workers; done is
 // called exactly once, from a worker (or from Submit for an undecodable or
-// empty batch), after every point is processed: nil, or the first error.
-// Submit blocks while the worker queues are full. Submit calls are
-// serialised.
+// empty batch), after every point is processed: nil when every point was
+// judged, else the error whose text is the reply — MOVED or POINTS (see
+// proto.PointFailures) naming the points not judged, or for the whole
+// request (stopping, undecodable) a plain error. Submit blocks while the
+// worker queues are full. Submit calls are serialised.
 func (e *Engine) Submit(data []byte, done func(error)) {
 	start := time.Now()
 	e.subMu.Lock()
@@ -167,18 +170,19 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 	}
 	e.m.PointsReceived.Add(float64(len(pts)))
 	req := e.reqPool.Get().(*request)
-	req.done, req.start, req.err = done, start, nil
+	req.done, req.start = done, start
 	tab, nowNS := e.ownTable(), start.UnixNano()
 	for i := range pts {
 		p := &pts[i]
 		e.keyBuf = proto.AppendSeriesKey(e.keyBuf[:0], p.Endpoint, p.Metric, p.Tags)
 		h := xxhash.Sum64(e.keyBuf)
 		if tab != nil && !tab.Serves(tab.Partition(h), nowNS) {
-			req.refuse(i, len(pts))
+			req.refuse(i)
 			continue
 		}
 		pt := &req.parts[h%uint64(len(e.shards))]
 		pt.hashes = append(pt.hashes, h)
+		pt.idx = append(pt.idx, int32(i))
 		q := *p
 		if len(p.Tags) > 0 {
 			// Decoded tags are reused by the next Decode: copy them. The
@@ -197,7 +201,7 @@ func (e *Engine) Submit(data []byte, done func(error)) {
 		}
 	}
 	if len(e.dispatch) == 0 {
-		err := req.movedErr()
+		err := req.replyErr()
 		if err != nil {
 			e.m.RequestsError.Inc()
 		} else {
@@ -300,41 +304,38 @@ func (e *Engine) Sweep(now time.Time) int {
 }
 
 type request struct {
-	e        *Engine
-	parts    []part
-	refused  []byte // bitmap of points this judge does not serve (see proto.MovedReply)
-	nRefused int
-	pending  atomic.Int32
-	mu       sync.Mutex
-	err      error
-	done     func(error)
-	start    time.Time
+	e       *Engine
+	parts   []part
+	pending atomic.Int32
+	done    func(error)
+	start   time.Time
+
+	// Points not judged, as bitmaps over the request's points (see
+	// proto.PointFailures), and the first failure's text (a permanent
+	// one's when there is one); under mu once the parts are dispatched.
+	mu                     sync.Mutex
+	refused, retry, failed []byte
+	reason                 string
+	reasonPermanent        bool
 }
 
 type part struct {
 	req    *request
 	points []proto.Point
+	idx    []int32   // each point's index in the request
 	hashes []uint64  // xxhash64 of each point's series key
-	series []*series // filled by prepare
+	series []*series // filled by prepare (nil: not served, reported moved)
 	tags   []proto.Tag
 }
 
-func (r *request) finish(err error) {
-	if err != nil {
-		r.mu.Lock()
-		if r.err == nil {
-			r.err = err
-		}
-		r.mu.Unlock()
-	}
+// finish is called by a worker when it is done with one of the request's
+// parts; the last one answers the request.
+func (r *request) finish() {
 	if r.pending.Add(-1) != 0 {
 		return
 	}
 	e := r.e
-	done, rerr := r.done, r.err
-	if rerr == nil {
-		rerr = r.movedErr()
-	}
+	done, rerr := r.done, r.replyErr()
 	e.m.RequestDuration.Observe(time.Since(r.start).Seconds())
 	if rerr != nil {
 		e.m.RequestsError.Inc()
@@ -354,11 +355,15 @@ func (r *request) release() {
 		clear(p.tags)
 		p.tags = p.tags[:0]
 		p.hashes = p.hashes[:0]
+		p.idx = p.idx[:0]
 		clear(p.series)
 		p.series = p.series[:0]
 	}
 	clear(r.refused)
-	r.refused, r.nRefused = r.refused[:0], 0
-	r.done, r.err = nil, nil
+	clear(r.retry)
+	clear(r.failed)
+	r.refused, r.retry, r.failed = r.refused[:0], r.retry[:0], r.failed[:0]
+	r.reason, r.reasonPermanent = "", false
+	r.done = nil
 	r.e.reqPool.Put(r)
 }

@@ -51,7 +51,7 @@ func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
 func (e *Engine) redisError(what string, err error, kv ...any) {
 	e.m.RedisErrors.Inc()
 	if n, ok := e.rl.Allow("redis"); ok {
-		e.log.Warn("redis failed, request answered -ERR and retried by the transfer",
+		e.log.Warn("redis failed: the points are reported unjudged to the transfer, which sends them again",
 			append([]any{"op", what, "err", err, "suppressed", n}, kv...)...)
 	}
 }
@@ -95,24 +95,6 @@ func (e *Engine) stillServes(se *series) bool {
 // errMovedAll refuses a whole part: ownership was lost while it waited.
 var errMovedAll = errors.New(proto.MovedReply(nil))
 
-// refuse marks point i of an n-point request as not served here.
-func (r *request) refuse(i, n int) {
-	if len(r.refused) == 0 {
-		r.refused = append(r.refused[:0], make([]byte, (n+7)/8)...)
-	}
-	r.refused[i/8] |= 1 << (i % 8)
-	r.nRefused++
-}
-
-// movedErr returns the MOVED error for the refused points, nil for none.
-func (r *request) movedErr() error {
-	if r.nRefused == 0 {
-		return nil
-	}
-	r.e.om.PointsMoved.Add(float64(r.nRefused))
-	return errors.New(proto.MovedReply(r.refused))
-}
-
 // pendingLoad is one alarm state to read before a part is judged.
 type pendingLoad struct {
 	se  *series
@@ -122,7 +104,7 @@ type pendingLoad struct {
 // prepare finds (or creates) the series of every point of pt, drops the
 // window and states of a series this judge did not own throughout, and
 // reads every state not yet loaded in one pipelined round trip. A point
-// whose partition is no longer served fails the part with MOVED.
+// whose partition is no longer served is reported moved (its series nil).
 func (s *shard) prepare(ctx context.Context, pt *part, rs *rules.Set, now int64) error {
 	tab := s.e.ownTable()
 	pt.series = pt.series[:0]
@@ -130,8 +112,9 @@ func (s *shard) prepare(ctx context.Context, pt *part, rs *rules.Set, now int64)
 		p := &pt.points[i]
 		h := pt.hashes[i]
 		if tab != nil && !tab.Serves(tab.Partition(h), now) {
-			s.pend = s.pend[:0]
-			return errMovedAll
+			pt.req.fail(pt, i, i+1, failMoved, errMovedAll)
+			pt.series = append(pt.series, nil)
+			continue
 		}
 		se := s.lookup(p, h, tab, now)
 		s.want(se, p, rs)

@@ -49,24 +49,45 @@ type shard struct {
 
 func (s *shard) run() {
 	for pt := range s.ch {
-		pt.req.finish(s.processPart(pt))
+		s.processPart(pt)
+		pt.req.finish()
 	}
 }
 
-func (s *shard) processPart(pt *part) error {
+// processPart judges the points of pt in order and reports those it could
+// not judge in the request (see failure): after a transient failure the
+// rest of the part is not tried; after a permanent one it goes on.
+func (s *shard) processPart(pt *part) {
 	rs := s.e.rules.Get()
 	now := time.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.prepare(s.e.ctx, pt, rs, now); err != nil {
-		return err
+	if err := s.prepare(s.e.ctx, pt, rs, now); err != nil && classify(err) != failPermanent {
+		// Redis unreachable: every point would wait for it in turn.
+		pt.req.fail(pt, 0, len(pt.points), failRetry, err)
+		s.e.pointFailed(failRetry, "", err)
+		return
 	}
+	// A permanent error of the batched read (a reply about one key) is
+	// met again, point by point, by the fallback read in slot.
 	for i := range pt.points {
-		if err := s.processPoint(s.e.ctx, pt.series[i], &pt.points[i], rs); err != nil {
-			return err
+		se := pt.series[i]
+		if se == nil {
+			continue // reported moved by prepare
 		}
+		err := s.processPoint(s.e.ctx, se, &pt.points[i], rs)
+		if err == nil {
+			continue
+		}
+		f := classify(err)
+		s.e.pointFailed(f, se.key, err)
+		if f == failPermanent {
+			pt.req.fail(pt, i, i+1, f, err)
+			continue
+		}
+		pt.req.fail(pt, i, len(pt.points), f, err)
+		return
 	}
-	return nil
 }
 
 // processPoint judges p and commits it to its series' window only when
@@ -216,7 +237,7 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 			return nil
 		}
 		if attempt == maxCASAttempts {
-			return fmt.Errorf("alarm %s: state kept changing under %d attempts", sl.id, maxCASAttempts)
+			return permanent(fmt.Errorf("alarm %s: state kept changing under %d attempts", sl.id, maxCASAttempts))
 		}
 		ev := proto.Event{ID: sl.id, Status: next.Status.String(), Endpoint: p.Endpoint, LeftValue: finite(res.Left),
 			CurrentStep: next.CurrentStep, EventTime: next.EventTime, PushedTags: proto.TagsMap(p.Tags)}
@@ -227,7 +248,7 @@ func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.
 		}
 		body, err := proto.MarshalEvent(&ev)
 		if err != nil {
-			return fmt.Errorf("cannot encode event %s: %w", sl.id, err)
+			return permanent(fmt.Errorf("cannot encode event %s: %w", sl.id, err))
 		}
 		// Ownership may have been lost since the part was prepared (a slow
 		// Redis, many writes, CAS retries): a judge that no longer serves
