@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-sql-driver/mysql v1.10.1
+	github.com/kestrel-mon/kestrel/lib v0.0.0
 	github.com/kestrel-mon/kestrel/proto v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.yaml.in/yaml/v3 v3.0.6
@@ -18,8 +19,11 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/kestrel-mon/kestrel/proto => ../proto
+replace (
+	github.com/kestrel-mon/kestrel/lib => ../lib
+	github.com/kestrel-mon/kestrel/proto => ../proto
+)

@@ -2,17 +2,18 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/proctest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 func buildBinary(t *testing.T) string {
@@ -80,29 +81,15 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 	}
 	cfg := filepath.Join(t.TempDir(), "ops-meta.yaml")
 	os.WriteFile(cfg, bytes.Replace(example, []byte(`listen: ":2000"`), []byte(`listen: "`+addr+`"`), 1), 0o644)
-	var logs syncBuffer
-	cmd := exec.Command(bin, "-c", cfg)
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	p := proctest.Start(t, bin, "-c", cfg)
+	wait.For(t, "ops-meta /health", 20*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/health")
-		if err == nil {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not up: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return true
+	})
 	beat := func() string {
 		t.Helper()
 		resp, err := http.Post("http://"+addr+"/heartbeat", "application/json", strings.NewReader(`{"hostname":"h1","realAgents":[]}`))
@@ -120,62 +107,29 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 	if b := beat(); !strings.Contains(b, `"name":"kestrel-agent"`) || !strings.Contains(b, `"version":"0.1.0"`) {
 		t.Fatalf("heartbeat %s", b)
 	}
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not seen; logs:\n%s", what, logs.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	// SIGHUP reloads the file: the desired version changes.
 	cur, _ := os.ReadFile(cfg)
 	good := bytes.Replace(cur, []byte("version: 0.1.0"), []byte("version: 0.2.0"), 1)
 	os.WriteFile(cfg, good, 0o644)
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitUntil("desired 0.2.0 after SIGHUP", func() bool { return strings.Contains(beat(), `"version":"0.2.0"`) })
+	p.Signal(syscall.SIGHUP)
+	wait.For(t, "desired 0.2.0 after SIGHUP", 20*time.Second, func() bool { return strings.Contains(beat(), `"version":"0.2.0"`) })
 	// A bad file keeps the old config and the log says why (file and field).
 	os.WriteFile(cfg, append(good, []byte("\nno_such_key: 1\n")...), 0o644)
-	cmd.Process.Signal(syscall.SIGHUP)
-	waitUntil("failed reload logged", func() bool {
-		l := logs.String()
+	p.Signal(syscall.SIGHUP)
+	wait.For(t, "failed reload logged", 20*time.Second, func() bool {
+		l := p.Output.String()
 		return strings.Contains(l, "config reload failed") && strings.Contains(l, "no_such_key") && strings.Contains(l, filepath.Base(cfg))
 	})
 	if b := beat(); !strings.Contains(b, `"version":"0.2.0"`) {
 		t.Fatalf("a bad file must keep the old config: %s", b)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, logs.String())
-		}
-	case <-time.After(20 * time.Second):
+	p.Signal(syscall.SIGTERM)
+	if exited, err := p.Wait(20 * time.Second); !exited {
 		t.Fatal("no exit on SIGTERM")
+	} else if err != nil {
+		t.Fatalf("exit: %v", err)
 	}
-	if !strings.Contains(logs.String(), "store closed") {
-		t.Fatalf("logs: %s", logs.String())
+	if !strings.Contains(p.Output.String(), "store closed") {
+		t.Fatal("no \"store closed\" in the log")
 	}
 }
-
-// syncBuffer is a bytes.Buffer safe for the process's writer and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)

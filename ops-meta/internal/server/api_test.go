@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/rollout"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
 	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const rolloutConfig = `
@@ -103,7 +103,7 @@ func TestRolloutOverHTTP(t *testing.T) {
 		return d
 	}
 	parked()
-	eventually(t, "rollout completes", func() bool {
+	wait.For(t, "rollout completes", 30*time.Second, func() bool {
 		for _, h := range hosts {
 			h.beat(e)
 		}
@@ -163,7 +163,7 @@ func TestRolloutHaltsAndRollsBack(t *testing.T) {
 	if code, body := e.admin("POST", "/api/v1/rollouts", `{"id":"bad","agent":"kestrel-agent","to":"2.0.0","waves":[100]}`); code != 201 {
 		t.Fatalf("%d %s", code, body)
 	}
-	eventually(t, "halt", func() bool {
+	wait.For(t, "halt", 30*time.Second, func() bool {
 		for _, h := range hosts {
 			h.beat(e)
 		}
@@ -384,7 +384,7 @@ func TestTwoInstancesShareMariaDB(t *testing.T) {
 		})
 	}
 	round := 0
-	eventually(t, "shared rollout completes", func() bool {
+	wait.For(t, "shared rollout completes", 30*time.Second, func() bool {
 		round++
 		for i, h := range hosts {
 			h.beat([]*env{a, b}[(i+round)%2])

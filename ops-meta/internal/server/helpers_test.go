@@ -12,10 +12,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/mysqltest"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
-	"github.com/kestrel-mon/kestrel/ops-meta/internal/mysqltest"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
 	"github.com/kestrel-mon/kestrel/proto"
 )
@@ -107,17 +106,6 @@ func keys(m map[string]json.RawMessage) []string {
 	}
 	sort.Strings(k)
 	return k
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func getJSON(t *testing.T, e *env, path string, v any) {

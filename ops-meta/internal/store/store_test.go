@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-meta/internal/mysqltest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/mysqltest"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
 )
 
