@@ -3,6 +3,7 @@ module github.com/kestrel-mon/kestrel/deploy
 go 1.26.0
 
 require (
+	github.com/kestrel-mon/kestrel/lib v0.0.0
 	github.com/kestrel-mon/kestrel/proto v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -25,4 +26,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 )
 
-replace github.com/kestrel-mon/kestrel/proto => ../proto
+replace (
+	github.com/kestrel-mon/kestrel/lib => ../lib
+	github.com/kestrel-mon/kestrel/proto => ../proto
+)

@@ -129,7 +129,7 @@ func TestAlarmEventsInRedis(t *testing.T) {
 	if !strings.HasPrefix(exprID, "e_1_") || len(exprID) != len("e_1_")+32 {
 		t.Fatalf("expression id %q", exprID)
 	}
-	waitFor(t, "PROBLEM events in event:p2 and event:p0", 60*time.Second, func() bool {
+	waitRunning(t, "PROBLEM events in event:p2 and event:p0", 60*time.Second, func() bool {
 		return findEvent(c.listEvents(t, "event:p2"), exprID, "PROBLEM") != nil &&
 			findEvent(c.listEvents(t, "event:p0"), stratID, "PROBLEM") != nil
 	}, c.judges[0], c.transfers[0], c.agent)
@@ -184,7 +184,7 @@ func TestAlarmEventsInRedis(t *testing.T) {
 
 	// Recovery: one point back under the threshold gives OK, step 1.
 	c.push("[" + mv("e2e-host01", "e2e.load", "", 10, base+180) + "," + mv("e2e-host01", "cpu.idle", "", 50, base+180) + "]")
-	waitFor(t, "OK events", 60*time.Second, func() bool {
+	waitRunning(t, "OK events", 60*time.Second, func() bool {
 		return findEvent(c.listEvents(t, "event:p2"), exprID, "OK") != nil &&
 			findEvent(c.listEvents(t, "event:p0"), stratID, "OK") != nil
 	}, c.judges[0], c.transfers[0], c.agent)

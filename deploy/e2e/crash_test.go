@@ -69,7 +69,7 @@ func TestNoLossNoDuplicatesUnderJudgeCrash(t *testing.T) {
 	}
 	var counts map[key]int
 	var problems map[string]int
-	waitFor(t, fmt.Sprintf("%d PROBLEM events in kestrel:events", total), 3*time.Minute, func() bool {
+	waitRunning(t, fmt.Sprintf("%d PROBLEM events in kestrel:events", total), 3*time.Minute, func() bool {
 		counts = map[key]int{}
 		problems = map[string]int{}
 		for _, s := range c.streamEvents(t) {

@@ -7,7 +7,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -17,11 +16,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"bytes"
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -83,24 +84,7 @@ type proc struct {
 	logPath string
 	done    chan struct{}
 	err     error
-	stdout  *syncBuffer // when captured
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stdout  *syncbuf.Buffer // when captured
 }
 
 // startProc starts path with args; stdout and stderr go to <tmp>/<name>.log
@@ -118,7 +102,7 @@ func startProc(t *testing.T, dir, name, path string, captureStdout bool, args ..
 	p.cmd.Stderr = f
 	p.cmd.Stdout = f
 	if captureStdout {
-		p.stdout = &syncBuffer{}
+		p.stdout = &syncbuf.Buffer{}
 		p.cmd.Stdout = p.stdout
 	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -173,22 +157,18 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// waitFor polls cond until it is true or the deadline passes; procs that
-// exit meanwhile fail the test at once.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, procs ...*proc) {
+// waitRunning is wait.For that also fails the test at once when one of procs
+// exits meanwhile.
+func waitRunning(t *testing.T, what string, timeout time.Duration, cond func() bool, procs ...*proc) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
+	wait.For(t, what, timeout, func() bool {
 		for _, p := range procs {
 			if p.exited() {
 				t.Fatalf("%s exited (%v) while waiting for %s", p.name, p.err, what)
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return cond()
+	})
 }
 
 func httpOK(url string) func() bool {
@@ -260,10 +240,10 @@ func startCluster(t *testing.T, spec clusterSpec) *cluster {
 	os.MkdirAll(filepath.Join(c.dir, "redis"), 0o755)
 	c.redis = startProc(t, c.dir, "redis-server", redisBin, false,
 		"--port", strconv.Itoa(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", filepath.Join(c.dir, "redis"))
-	waitFor(t, "nats", 30*time.Second, tcpUp(natsAddr), c.nats)
+	waitRunning(t, "nats", 30*time.Second, tcpUp(natsAddr), c.nats)
 	c.rdb = redis.NewClient(&redis.Options{Addr: c.redisAddr})
 	t.Cleanup(func() { c.rdb.Close() })
-	waitFor(t, "redis", 30*time.Second, func() bool { return c.rdb.Ping(context.Background()).Err() == nil }, c.redis)
+	waitRunning(t, "redis", 30*time.Second, func() bool { return c.rdb.Ping(context.Background()).Err() == nil }, c.redis)
 
 	rules := writeFile(t, filepath.Join(c.dir, "rules.yaml"), spec.rules)
 	for i := range spec.judges {
@@ -288,7 +268,7 @@ log:
 `, c.natsURL, listen))
 		p := startProc(t, c.dir, name, filepath.Join(binDir, "kestrel-transfer"), false, "-c", conf)
 		// 200 once connected with at least one judge in its ring.
-		waitFor(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
+		waitRunning(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 		c.transfers = append(c.transfers, p)
 		c.listens[p] = listen
 	}
@@ -302,7 +282,7 @@ log:
   level: debug
 `, c.natsURL, c.agentAddr))
 	c.agent = startProc(t, c.dir, "kestrel-agent", filepath.Join(binDir, "kestrel-agent"), false, "-c", conf)
-	waitFor(t, "agent /health", 60*time.Second, httpOK("http://"+c.agentAddr+"/health"), c.agent)
+	waitRunning(t, "agent /health", 60*time.Second, httpOK("http://"+c.agentAddr+"/health"), c.agent)
 	return c
 }
 
@@ -329,7 +309,7 @@ log:
   level: debug
 `, i, c.natsURL, listen, c.redisAddr, rules))
 	p := startProc(t, c.dir, name, filepath.Join(binDir, "kestrel-judge"), false, "-c", conf)
-	waitFor(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
+	waitRunning(t, name+" /health", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 	c.judges = append(c.judges, p)
 	c.listens[p] = listen
 }
@@ -344,7 +324,7 @@ func (c *cluster) restartJudge(i int) {
 	name := fmt.Sprintf("kestrel-judge-%d", i)
 	conf := filepath.Join(c.dir, name+".yaml")
 	p := startProc(t, c.dir, fmt.Sprintf("%s-run%d", name, len(c.listens)), filepath.Join(binDir, "kestrel-judge"), false, "-c", conf)
-	waitFor(t, name+" /health after restart", 60*time.Second, httpOK("http://"+listen+"/health"), p)
+	waitRunning(t, name+" /health after restart", 60*time.Second, httpOK("http://"+listen+"/health"), p)
 	c.judges[i] = p
 	c.listens[p] = listen
 }
@@ -386,7 +366,7 @@ func (c *cluster) waitJudgesInRings(t *testing.T) {
 	want := fmt.Sprintf("%d judges", len(c.judges))
 	for _, tr := range c.transfers {
 		url := "http://" + listenOf(t, c, tr) + "/health"
-		waitFor(t, tr.name+" sees "+want, 30*time.Second, func() bool {
+		waitRunning(t, tr.name+" sees "+want, 30*time.Second, func() bool {
 			return strings.Contains(get(url), want)
 		}, tr)
 	}

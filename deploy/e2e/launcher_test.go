@@ -41,7 +41,7 @@ func TestLauncherDemoAlarm(t *testing.T) {
 	natsAddr, redisAddr := freeAddr(t), freeAddr(t)
 	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), true,
 		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", natsAddr, "-redis", redisAddr)
-	waitFor(t, "the launcher's start summary", 90*time.Second, func() bool {
+	waitRunning(t, "the launcher's start summary", 90*time.Second, func() bool {
 		return strings.Contains(run.stdout.String(), "Alarm events from Redis kestrel:events are printed below")
 	}, run)
 	out := run.stdout.String()
@@ -55,7 +55,7 @@ func TestLauncherDemoAlarm(t *testing.T) {
 	base := proto.AlignTimestamp(time.Now().Unix(), 60) - 180
 	c.push("[" + mv("demo-host", "demo.load", "", 95, base) + "," + mv("demo-host", "demo.load", "", 96, base+60) + "," + mv("demo-host", "demo.load", "", 97, base+120) + "]")
 	line := regexp.MustCompile(`(?m)^event  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  PROBLEM  p0  demo-host  demo\.load  97  \(e_1_[0-9a-f]{32}, step 1/3\)  "demo load too high"$`)
-	waitFor(t, "the demo alarm line", 60*time.Second, func() bool { return line.MatchString(run.stdout.String()) }, run)
+	waitRunning(t, "the demo alarm line", 60*time.Second, func() bool { return line.MatchString(run.stdout.String()) }, run)
 
 	if err := syscall.Kill(run.cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestLauncherChildDies(t *testing.T) {
 	natsAddr, redisAddr := freeAddr(t), freeAddr(t)
 	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), true,
 		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", natsAddr, "-redis", redisAddr)
-	waitFor(t, "the launcher's start summary", 90*time.Second, func() bool {
+	waitRunning(t, "the launcher's start summary", 90*time.Second, func() bool {
 		return strings.Contains(run.stdout.String(), "Alarm events from Redis")
 	}, run)
 	m := regexp.MustCompile(`kestrel-judge\s+http://\S+\s+pid (\d+)`).FindStringSubmatch(run.stdout.String())

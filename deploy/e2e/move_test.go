@@ -148,7 +148,7 @@ func TestSeriesMovingBetweenJudges(t *testing.T) {
 		}
 		pushed += nSeries
 		want := pushed
-		waitFor(t, fmt.Sprintf("step %d: %d points judged", step, want), 90*time.Second, func() bool {
+		waitRunning(t, fmt.Sprintf("step %d: %d points judged", step, want), 90*time.Second, func() bool {
 			return c.settled(t, want)
 		}, c.transfers...)
 	}
