@@ -2,10 +2,9 @@
 package config
 
 import (
-	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -13,7 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/kestrel-mon/kestrel/lib/confload"
+	"github.com/kestrel-mon/kestrel/lib/logging"
+	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
 )
 
 // Defaults. Every one is documented in ops-updater.example.yaml.
@@ -51,18 +52,20 @@ type Config struct {
 	Interval         time.Duration `yaml:"interval"`
 	HeartbeatTimeout time.Duration `yaml:"heartbeat_timeout"`
 	// PublicKeyFiles each hold one base64 line: a 32-byte ed25519 public key.
-	PublicKeyFiles   []string `yaml:"public_key_files"`
-	RequireSignature bool     `yaml:"require_signature"`
-	Download         Download `yaml:"download"`
+	PublicKeyFiles []string `yaml:"public_key_files"`
+	// PublicKeys are the keys of PublicKeyFiles, read by Load and Parse.
+	PublicKeys       []ed25519.PublicKey `yaml:"-"`
+	RequireSignature bool                `yaml:"require_signature"`
+	Download         Download            `yaml:"download"`
 	// ControlTimeout bounds every "./control <cmd>" run.
 	ControlTimeout time.Duration `yaml:"control_timeout"`
 	// HealthTimeout is how long a new version may take to become healthy
 	// when ops-meta gives no health timeout.
 	HealthTimeout time.Duration `yaml:"health_timeout"`
 	// Keep is how many installed versions are kept per agent.
-	Keep int  `yaml:"keep"`
-	HTTP HTTP `yaml:"http"`
-	Log  Log  `yaml:"log"`
+	Keep int            `yaml:"keep"`
+	HTTP HTTP           `yaml:"http"`
+	Log  logging.Config `yaml:"log"`
 
 	file string
 }
@@ -80,15 +83,10 @@ type HTTP struct {
 	Listen string `yaml:"listen"` // "" disables it
 }
 
-// Log settings.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
-
-// Default returns a config with every default filled in.
-func Default() *Config {
-	c := &Config{}
+// Default returns a config with every default filled in (hostname
+// excepted: Load and Parse fill in the OS hostname).
+func Default() Config {
+	c := Config{HTTP: HTTP{Listen: DefaultListen}, Log: logging.Default()}
 	c.setDefaults()
 	return c
 }
@@ -136,29 +134,31 @@ func (c *Config) setDefaults() {
 }
 
 // Load reads, defaults and validates a config file. The HTTP listen address
-// defaults to 127.0.0.1:2001 only when the key is absent.
-func Load(path string) (*Config, error) {
+// defaults to 127.0.0.1:2001 only when the key is absent. Every error names
+// the file and the field; all of them are reported at once.
+func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read config: %w", err)
+		return Config{}, fmt.Errorf("cannot read config: %w", err)
 	}
 	return Parse(path, b)
 }
 
-// Parse decodes a config strictly (unknown keys are errors).
-func Parse(file string, b []byte) (*Config, error) {
-	c := &Config{HTTP: HTTP{Listen: DefaultListen}, file: file}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", file, err)
+// Parse decodes a config strictly (unknown keys are errors), fills the
+// defaults, reads fleet_token_file and public_key_files (relative to the
+// directory of file) and validates.
+func Parse(file string, b []byte) (Config, error) {
+	c := Config{HTTP: HTTP{Listen: DefaultListen}, file: file}
+	if err := confload.Decode(file, b, &c); err != nil {
+		return Config{}, err
 	}
 	c.file = file
 	c.setDefaults()
+	var errs []error
 	if c.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
-			return nil, fmt.Errorf("%s: hostname: empty and os.Hostname failed: %w", file, err)
+			errs = append(errs, fmt.Errorf("hostname: empty and os.Hostname failed: %w", err))
 		}
 		c.Hostname = h
 	}
@@ -166,104 +166,109 @@ func Parse(file string, b []byte) (*Config, error) {
 		if !filepath.IsAbs(c.FleetTokenFile) {
 			c.FleetTokenFile = filepath.Join(filepath.Dir(file), c.FleetTokenFile)
 		}
-		tb, err := os.ReadFile(c.FleetTokenFile)
-		if err != nil {
-			return nil, fmt.Errorf("%s: fleet_token_file: %w", file, err)
+		if tb, err := os.ReadFile(c.FleetTokenFile); err != nil {
+			errs = append(errs, fmt.Errorf("fleet_token_file: %w", err))
+		} else {
+			c.FleetToken = strings.TrimSpace(string(tb))
 		}
-		c.FleetToken = strings.TrimSpace(string(tb))
 	}
 	for i, k := range c.PublicKeyFiles {
 		if k != "" && !filepath.IsAbs(k) {
 			c.PublicKeyFiles[i] = filepath.Join(filepath.Dir(file), k)
 		}
 	}
+	for i, k := range c.PublicKeyFiles {
+		if k == "" {
+			continue // Validate names it
+		}
+		key, err := artifact.LoadPublicKeys([]string{k})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("public_key_files[%d]: %w", i, err))
+			continue
+		}
+		c.PublicKeys = append(c.PublicKeys, key...)
+	}
 	if err := c.Validate(); err != nil {
-		return nil, err
+		errs = append(errs, err)
+	}
+	if err := confload.InFile(file, errors.Join(errs...)); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
 
-// Validate checks every field; errors name the file and the field.
+// Validate checks every field and reports every bad one (errors.Join),
+// each error naming its field.
 func (c *Config) Validate() error {
-	f := c.file
-	if f == "" {
-		f = "config"
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
 	}
-	bad := func(field, format string, a ...any) error {
-		return fmt.Errorf("%s: %s: %s", f, field, fmt.Sprintf(format, a...))
-	}
-	if c.Hostname == "" {
-		return bad("hostname", "must not be empty")
-	}
-	if len(c.Hostname) > 255 || strings.ContainsAny(c.Hostname, " \t\r\n/") {
-		return bad("hostname", "%q is not a valid hostname", c.Hostname)
+	switch {
+	case c.Hostname == "":
+		bad("hostname", "must not be empty")
+	case len(c.Hostname) > 255 || strings.ContainsAny(c.Hostname, " \t\r\n/"):
+		bad("hostname", "%q is not a valid hostname", c.Hostname)
 	}
 	if len(c.MetaURLs) == 0 {
-		return bad("meta_urls", "at least one ops-meta URL is required")
+		bad("meta_urls", "at least one ops-meta URL is required")
 	}
 	for i, s := range c.MetaURLs {
 		u, err := url.Parse(s)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad(fmt.Sprintf("meta_urls[%d]", i), "%q is not an http(s) URL", s)
+			bad(fmt.Sprintf("meta_urls[%d]", i), "%q is not an http(s) URL", s)
 		}
 	}
 	if strings.ContainsAny(c.FleetToken, "\r\n") {
-		return bad("fleet_token", "must be one line")
+		bad("fleet_token", "must be one line")
 	}
 	if c.InstallDir == "" || !filepath.IsAbs(c.InstallDir) {
-		return bad("install_dir", "%q must be an absolute path", c.InstallDir)
+		bad("install_dir", "%q must be an absolute path", c.InstallDir)
 	}
 	if c.Interval < 10*time.Millisecond {
-		return bad("interval", "%s is too short", c.Interval)
+		bad("interval", "%s is too short", c.Interval)
 	}
 	if c.HeartbeatTimeout <= 0 {
-		return bad("heartbeat_timeout", "must be positive")
+		bad("heartbeat_timeout", "must be positive")
 	}
 	for i, k := range c.PublicKeyFiles {
 		if k == "" {
-			return bad(fmt.Sprintf("public_key_files[%d]", i), "empty path")
+			bad(fmt.Sprintf("public_key_files[%d]", i), "empty path")
 		}
 	}
 	if c.RequireSignature && len(c.PublicKeyFiles) == 0 {
-		return bad("require_signature", "true needs at least one public_key_files entry")
+		bad("require_signature", "true needs at least one public_key_files entry")
 	}
 	if c.Download.Timeout <= 0 {
-		return bad("download.timeout", "must be positive")
+		bad("download.timeout", "must be positive")
 	}
 	if c.Download.MaxSize <= 0 {
-		return bad("download.max_size", "must be positive")
+		bad("download.max_size", "must be positive")
 	}
 	if c.Download.MaxUnpackedSize <= 0 {
-		return bad("download.max_unpacked_size", "must be positive")
+		bad("download.max_unpacked_size", "must be positive")
 	}
 	if c.Download.MaxFiles <= 0 {
-		return bad("download.max_files", "must be positive")
+		bad("download.max_files", "must be positive")
 	}
 	if c.ControlTimeout <= 0 {
-		return bad("control_timeout", "must be positive")
+		bad("control_timeout", "must be positive")
 	}
 	if c.HealthTimeout <= 0 {
-		return bad("health_timeout", "must be positive")
+		bad("health_timeout", "must be positive")
 	}
 	if c.Keep < 2 {
-		return bad("keep", "%d: must be at least 2 (the active version and the rollback target)", c.Keep)
+		bad("keep", "%d: must be at least 2 (the active version and the rollback target)", c.Keep)
 	}
 	if c.HTTP.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-			return bad("http.listen", "%q: %v", c.HTTP.Listen, err)
+			bad("http.listen", "%q: %v", c.HTTP.Listen, err)
 		}
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
 	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		return bad("log.format", "%q: want text or json", c.Log.Format)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // File is the path the config was loaded from.

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +39,7 @@ func TestEmptyConfigDefaults(t *testing.T) {
 func TestRelativePaths(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "tok"), []byte("s3cret\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "k.pub"), []byte(base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))), 0o600)
 	p := filepath.Join(dir, "u.yaml")
 	os.WriteFile(p, []byte("fleet_token_file: tok\npublic_key_files: [k.pub]\ninstall_dir: /tmp/x\n"), 0o600)
 	c, err := Load(p)
@@ -78,6 +81,49 @@ func TestBadConfigs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "u.yaml") {
 			t.Errorf("%q: error %v, want one naming u.yaml and %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// Every bad field is reported at once, each naming the file and the field.
+func TestAllErrorsAtOnce(t *testing.T) {
+	_, err := Parse("u.yaml", []byte("keep: 1\ninterval: 1ms\nlog: {level: loud, format: xml}\nmeta_urls: ['ftp://x']\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	for _, want := range []string{"keep", "interval", "log.level", "log.format", "meta_urls[0]"} {
+		found := false
+		for _, l := range lines {
+			if strings.HasPrefix(l, "u.yaml: "+want+": ") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no line \"u.yaml: %s: ...\" in\n%v", want, err)
+		}
+	}
+	if len(lines) != 5 {
+		t.Errorf("%d errors, want 5:\n%v", len(lines), err)
+	}
+}
+
+// The public keys are read with the config: a bad key file is a config
+// error naming the entry.
+func TestPublicKeyFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := base64.StdEncoding.EncodeToString(make([]byte, ed25519.PublicKeySize))
+	os.WriteFile(filepath.Join(dir, "good.pub"), []byte(good+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "bad.pub"), []byte("not a key\n"), 0o644)
+	p := filepath.Join(dir, "u.yaml")
+	os.WriteFile(p, []byte("public_key_files: [good.pub]\n"), 0o644)
+	c, err := Load(p)
+	if err != nil || len(c.PublicKeys) != 1 || len(c.PublicKeys[0]) != ed25519.PublicKeySize {
+		t.Fatalf("%v %d keys", err, len(c.PublicKeys))
+	}
+	os.WriteFile(p, []byte("public_key_files: [good.pub, bad.pub, missing.pub]\n"), 0o644)
+	_, err = Load(p)
+	if err == nil || !strings.Contains(err.Error(), p+": public_key_files[1]: ") || !strings.Contains(err.Error(), p+": public_key_files[2]: ") {
+		t.Fatalf("bad key files: %v", err)
 	}
 }
 

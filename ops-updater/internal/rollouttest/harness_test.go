@@ -477,10 +477,7 @@ func startUpdaterInProc(t *testing.T, m *meta, o updOpts) *inproc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip.u, err = updater.FromConfig(cfg, log, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ip.u = updater.FromConfig(cfg, log, "test")
 	ctx, cancel := context.WithCancel(context.Background())
 	ip.cancel = cancel
 	go func() {

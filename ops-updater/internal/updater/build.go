@@ -9,19 +9,16 @@ import (
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/unpack"
 )
 
-// FromConfig wires an Updater and its install manager from a config: it
-// loads the public keys. The caller locks the install dir (install.Lock).
-func FromConfig(cfg *config.Config, log *slog.Logger, version string) (*Updater, error) {
-	keys, err := artifact.LoadPublicKeys(cfg.PublicKeyFiles)
-	if err != nil {
-		return nil, err
-	}
+// FromConfig wires an Updater and its install manager from a loaded
+// config (its public keys already read). The caller locks the install dir
+// (install.Lock).
+func FromConfig(cfg config.Config, log *slog.Logger, version string) *Updater {
 	mgr := &install.Manager{
 		Layout:           install.Layout{Root: cfg.InstallDir},
 		Keep:             cfg.Keep,
 		Control:          install.Control{Timeout: cfg.ControlTimeout},
 		Fetcher:          artifact.NewFetcher(cfg.Download.Timeout, cfg.Download.MaxSize, cfg.FleetToken, cfg.MetaURLs),
-		Keys:             keys,
+		Keys:             cfg.PublicKeys,
 		RequireSignature: cfg.RequireSignature,
 		Limits:           unpack.Limits{MaxBytes: cfg.Download.MaxUnpackedSize, MaxFiles: cfg.Download.MaxFiles},
 		HealthTimeout:    cfg.HealthTimeout,
@@ -36,5 +33,5 @@ func FromConfig(cfg *config.Config, log *slog.Logger, version string) (*Updater,
 		Manager:    mgr,
 		Log:        log,
 		Version:    version,
-	}), nil
+	})
 }
