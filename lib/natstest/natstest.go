@@ -49,15 +49,18 @@ type Judge struct {
 	subj proto.Subjects
 	nc   *nats.Conn
 
-	mu       sync.Mutex
-	points   []proto.Point
-	requests int
-	failNext int
-	moveNext int
-	moved    int
-	refuse   func(proto.Point) bool
-	gate     chan struct{} // when non-nil, replies wait for it to close
-	dead     bool          // killed: held requests are never answered
+	mu        sync.Mutex
+	points    []proto.Point
+	requests  int
+	failNext  int
+	moveNext  int
+	moved     int
+	refuse    func(proto.Point) bool
+	poison    func(proto.Point) bool // points failed permanently, for ever
+	failed    int                    // points failed permanently (attempts)
+	retryNext int
+	gate      chan struct{} // when non-nil, replies wait for it to close
+	dead      bool          // killed: held requests are never answered
 
 	incarnation int64
 	seq         atomic.Uint64
@@ -104,6 +107,37 @@ func (j *Judge) serve(m *nats.Msg) {
 		_ = m.Respond(proto.JudgeReplyError(errTest))
 		return
 	}
+	if err == nil && (j.poison != nil || j.retryNext > 0) {
+		// Fail poison points permanently and, for the next retryNext
+		// requests, every other point transiently; take the rest.
+		var pf proto.PointFailures
+		retry := j.retryNext > 0
+		if retry {
+			j.retryNext--
+		}
+		for i, p := range pts {
+			switch {
+			case j.poison != nil && j.poison(p):
+				pf.Failed = proto.BitSet(pf.Failed, i)
+				j.failed++
+				pf.Reason = "WRONGTYPE Operation against a key holding the wrong kind of value"
+			case retry:
+				pf.Retry = proto.BitSet(pf.Retry, i)
+			default:
+				j.points = append(j.points, p)
+			}
+		}
+		j.mu.Unlock()
+		if len(pf.Failed)+len(pf.Retry) > 0 {
+			if pf.Reason == "" {
+				pf.Reason = "redis: connection refused"
+			}
+			_ = m.Respond(proto.JudgeReplyError(testErr(pf.Text())))
+		} else {
+			_ = m.Respond(proto.JudgeReplyOK())
+		}
+		return
+	}
 	if err == nil && j.moveNext > 0 {
 		// Refuse some points with a MOVED bitmap, take the others.
 		j.moveNext--
@@ -144,6 +178,31 @@ func (j *Judge) MoveNext(n int, refuse func(proto.Point) bool) {
 	j.mu.Lock()
 	j.moveNext, j.refuse = n, refuse
 	j.mu.Unlock()
+}
+
+// Poison makes every later request fail the points for which poison is
+// true with a permanent failure (a POINTS reply, as a judge does for a
+// point whose alarm write gets WRONGTYPE) and take the others; nil stops.
+func (j *Judge) Poison(poison func(proto.Point) bool) {
+	j.mu.Lock()
+	j.poison = poison
+	j.mu.Unlock()
+}
+
+// RetryNext makes the next n requests fail their points (but poison ones)
+// transiently (a POINTS reply with the retry bitmap, as a judge does when
+// Redis is unreachable).
+func (j *Judge) RetryNext(n int) {
+	j.mu.Lock()
+	j.retryNext = n
+	j.mu.Unlock()
+}
+
+// Failed returns how many point attempts were failed permanently.
+func (j *Judge) Failed() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
 }
 
 // Moved returns how many points were refused with MOVED.

@@ -4,6 +4,7 @@
 //	kestrel-transfer -c transfer.yaml [-log.level debug]
 //	kestrel-transfer ring get|set -c transfer.yaml [...]   (see internal/ringcmd)
 //	kestrel-transfer stream get|apply -c transfer.yaml      (see internal/streamcmd)
+//	kestrel-transfer deadletter list|replay|purge -c transfer.yaml [-seq N]  (see internal/deadletter)
 package main
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
+	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
 	"github.com/kestrel-mon/kestrel/transfer/internal/forward"
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
@@ -46,6 +48,9 @@ func run() int {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "stream" {
 		return streamcmd.Main(os.Args[2:], os.Stdout, os.Stderr)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "deadletter" {
+		return deadletter.Main(os.Args[2:], os.Stdout, os.Stderr)
 	}
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	cfgPath := fs.String("c", "transfer.yaml", "config file")
@@ -157,7 +162,8 @@ func run() int {
 		RequestTimeout: cfg.Judge.RequestTimeout, RetryBackoff: cfg.Judge.RetryBackoff, MaxBackoff: cfg.Judge.MaxBackoff,
 		MaxInflight: cfg.Judge.MaxInflight, MovedRetry: cfg.Judge.MovedRetry, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
 		InProgressEvery: cfg.Consumer.InProgressEvery, NakDelay: cfg.Consumer.NakDelay, ShutdownTimeout: cfg.ShutdownTimeout,
-		Gate: guard,
+		Gate:       guard,
+		DeadLetter: deadletter.NewPublisher(js, subj, cfg.DeadLetter, observerID()), DeadLetterAfter: cfg.DeadLetter.After,
 	}, subj, nc, mem, met, log)
 	engCtx, stopEng := context.WithCancel(context.Background())
 	defer stopEng()

@@ -102,6 +102,16 @@ type Judge struct {
 	MovedRetry        time.Duration `yaml:"moved_retry"`
 }
 
+// DeadLetter configures the dead-letter stream: points a judge failed
+// After times with an error that will recur go there (see
+// internal/deadletter).
+type DeadLetter struct {
+	After    int           `yaml:"after"` // 0: never dead-letter, retry for ever
+	Replicas int           `yaml:"replicas"`
+	MaxBytes int64         `yaml:"max_bytes"`
+	MaxAge   time.Duration `yaml:"max_age"`
+}
+
 // Config is transfer.yaml.
 type Config struct {
 	NATS            NATS          `yaml:"nats"`
@@ -112,6 +122,7 @@ type Config struct {
 	Ring            Ring          `yaml:"ring"`
 	Membership      Membership    `yaml:"membership"`
 	Judge           Judge         `yaml:"judge"`
+	DeadLetter      DeadLetter    `yaml:"dead_letter"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`
 
@@ -150,6 +161,7 @@ func Default() Config {
 			MaxBackoff:        10 * time.Second,
 			MaxInflight:       4,
 		},
+		DeadLetter:      DeadLetter{After: 5, Replicas: 1, MaxBytes: 1 << 30, MaxAge: 7 * 24 * time.Hour},
 		ShutdownTimeout: 10 * time.Second,
 		Log:             Log{Level: "info", Format: "text"},
 	}
@@ -321,6 +333,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Judge.MaxInflight <= 0 {
 		bad("judge.max_inflight", "must be > 0, got %d", c.Judge.MaxInflight)
+	}
+	if c.DeadLetter.After < 0 || c.DeadLetter.After > 1000 {
+		bad("dead_letter.after", "must be 0..1000 (0 = never dead-letter), got %d", c.DeadLetter.After)
+	}
+	if c.DeadLetter.Replicas < 1 || c.DeadLetter.Replicas > 5 {
+		bad("dead_letter.replicas", "must be 1..5, got %d", c.DeadLetter.Replicas)
+	}
+	if c.DeadLetter.MaxBytes <= 0 {
+		bad("dead_letter.max_bytes", "must be > 0 (a full stream refuses new dead letters; they stay held), got %d", c.DeadLetter.MaxBytes)
+	}
+	if c.DeadLetter.MaxAge < 0 {
+		bad("dead_letter.max_age", "must be >= 0 (0 = unlimited)")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be > 0")

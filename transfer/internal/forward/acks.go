@@ -79,10 +79,12 @@ func (e *Engine) shutdown() {
 	marks := time.NewTicker(max(e.cfg.InProgressEvery/4, 10*time.Millisecond))
 	defer marks.Stop()
 wait:
-	for e.inflight > 0 {
+	for e.inflight > 0 || e.dlInflight > 0 {
 		select {
 		case b := <-e.results:
 			e.complete(b, time.Now())
+		case d := <-e.dlResults:
+			e.deadLettered(d, time.Now())
 		case now := <-marks.C:
 			e.markProgress(now)
 		case <-deadline.C:
@@ -149,6 +151,7 @@ func (e *Engine) freeMsg(m *inMsg) {
 	clear(m.tags)
 	m.tags = m.tags[:0]
 	m.outstanding = 0
+	m.fails = nil
 	e.freeMsgs = append(e.freeMsgs, m)
 }
 

@@ -49,6 +49,10 @@ type Config struct {
 	// (the ring parameters differ from the shared bucket's) the fetch loop
 	// pauses as it does when no judge is alive.
 	Gate Gate
+	// DeadLetter, when set, keeps points a judge failed permanently
+	// DeadLetterAfter times (0: they are retried for ever).
+	DeadLetter      DeadLetter
+	DeadLetterAfter int
 }
 
 // Gate tells the fetch loop whether it may fetch.
@@ -65,6 +69,7 @@ type inMsg struct {
 	points      []proto.Point // valid, normalised copies; tags in tags
 	tags        []proto.Tag
 	outstanding int
+	fails       []uint16 // permanent failures per point (nil: none yet)
 	lastMark    time.Time
 	prev, next  *inMsg
 }
@@ -112,9 +117,11 @@ type Engine struct {
 	nc   *nats.Conn
 	subj proto.Subjects
 
-	in      chan Msg
-	results chan *batch
-	done    chan struct{}
+	in        chan Msg
+	results   chan *batch
+	dlResults chan *dlBatch
+	done      chan struct{}
+	fm        *failMetrics
 
 	// Owned by the loop goroutine.
 	dec         proto.Decoder
@@ -132,6 +139,9 @@ type Engine struct {
 	stopping    bool
 	freeMsgs    []*inMsg
 	freeBatches []*batch
+	delayed     []delayedRef // failed points waiting a backoff step, oldest first
+	dlWaiting   []*dlBatch   // dead letters to publish again
+	dlInflight  int
 }
 
 // New returns an engine; nc may be nil only in benchmarks that never send.
@@ -147,12 +157,18 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 	}
 	e := &Engine{
 		cfg: cfg, log: log, rl: ratelog.New(10 * time.Second), met: met, mem: mem, nc: nc, subj: subj,
-		in:      make(chan Msg, max(cfg.FetchBatch, 1)),
-		results: make(chan *batch, 64),
-		done:    make(chan struct{}),
-		judges:  make(map[string]*judge),
-		keyBuf:  make([]byte, 0, 1024),
+		in:        make(chan Msg, max(cfg.FetchBatch, 1)),
+		results:   make(chan *batch, 64),
+		dlResults: make(chan *dlBatch, 16),
+		done:      make(chan struct{}),
+		judges:    make(map[string]*judge),
+		keyBuf:    make([]byte, 0, 1024),
 	}
+	var reg prometheus.Registerer
+	if met != nil {
+		reg = met.Registry
+	}
+	e.fm = newFailMetrics(reg)
 	e.idle, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})
 	e.ring = e.idle
 	return e
@@ -197,6 +213,8 @@ func (e *Engine) Run(ctx context.Context, cons jetstream.Consumer) error {
 			e.handle(m, time.Now())
 		case b := <-e.results:
 			e.complete(b, time.Now())
+		case d := <-e.dlResults:
+			e.deadLettered(d, time.Now())
 		case <-changed:
 			changed = e.mem.Changed()
 			e.syncRing(time.Now())
@@ -469,6 +487,11 @@ func (e *Engine) pump(now time.Time) time.Time {
 	soonest := func(t time.Time) {
 		if next.IsZero() || t.Before(next) {
 			next = t
+		}
+	}
+	if !e.stopping {
+		if t := e.pumpFailed(now); !t.IsZero() {
+			soonest(t)
 		}
 	}
 	for _, js := range e.judges {

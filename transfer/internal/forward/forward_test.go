@@ -16,6 +16,7 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
+	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
 	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats-server/v2/server"
@@ -105,6 +106,7 @@ func newHarness(t *testing.T, srv *server.Server, mod func(*config.Config)) *har
 		RequestTimeout: cfg.Judge.RequestTimeout, RetryBackoff: cfg.Judge.RetryBackoff, MaxBackoff: cfg.Judge.MaxBackoff,
 		MaxInflight: cfg.Judge.MaxInflight, FetchBatch: cfg.Consumer.FetchBatch, FetchWait: cfg.Consumer.FetchWait,
 		InProgressEvery: cfg.Consumer.InProgressEvery, NakDelay: cfg.Consumer.NakDelay, ShutdownTimeout: cfg.ShutdownTimeout,
+		DeadLetter: deadletter.NewPublisher(tjs, h.subj, cfg.DeadLetter, "transfer-test"), DeadLetterAfter: cfg.DeadLetter.After,
 	}, h.subj, nc, h.mem, h.met, log)
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -53,14 +53,19 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		e.forget(js)
 		return
 	}
+	// A partial reply acknowledges what was judged, also while stopping.
+	if refused, ok := movedOf(b.err); ok {
+		e.movedReply(b, refused, now)
+		return
+	}
+	if pf, ok := pointsOf(b.err); ok {
+		e.pointsReply(b, pf, now)
+		return
+	}
 	if e.stopping {
 		// No retries while stopping: these messages stay unacked and are
 		// handed back (Nak) at the end of shutdown.
 		e.freeBatch(b)
-		return
-	}
-	if refused, ok := movedOf(b.err); ok {
-		e.movedReply(b, refused, now)
 		return
 	}
 	e.met.JudgeRetries.WithLabelValues(retry).Inc()
@@ -79,11 +84,7 @@ func (e *Engine) complete(b *batch, now time.Time) {
 	}
 	if retry != metrics.RetryNoResponders {
 		js.failures++
-		d := e.cfg.RetryBackoff << min(js.failures-1, 20)
-		if d > e.cfg.MaxBackoff || d <= 0 {
-			d = e.cfg.MaxBackoff
-		}
-		js.holdUntil = now.Add(d)
+		js.holdUntil = now.Add(e.backoff(js.failures))
 	}
 	// Adopt the ring first (the judge may just have left it), then put the
 	// points back on their current owners.
@@ -121,12 +122,16 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 	js.failures = 0
 	js.holdUntil = now.Add(e.cfg.MovedRetry)
 	e.met.JudgeRetries.WithLabelValues(metrics.RetryMoved).Inc()
-	e.syncRing(now)
+	if !e.stopping {
+		e.syncRing(now)
+	}
 	n := 0
 	for i, r := range b.refs {
 		if proto.MovedHas(refused, i) {
 			n++
-			e.route(r, now)
+			if !e.stopping { // else handed back (Nak) at the end of shutdown
+				e.route(r, now)
+			}
 			continue
 		}
 		e.met.PointsForwarded.Inc()
@@ -175,6 +180,9 @@ func classify(err error) (result, retry string) {
 	}
 	if _, ok := movedOf(err); ok {
 		return metrics.ResultMoved, metrics.RetryMoved
+	}
+	if _, ok := pointsOf(err); ok {
+		return metrics.ResultPartial, metrics.RetryPartial
 	}
 	var je *proto.JudgeError
 	switch {

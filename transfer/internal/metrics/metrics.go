@@ -17,6 +17,7 @@ const (
 	RetryRequestError = "request_error"
 	RetryBadReply     = "bad_reply"
 	RetryMoved        = "moved"
+	RetryPartial      = "partial"
 	RetryShutdown     = "shutdown"
 )
 
@@ -32,6 +33,7 @@ const (
 	ResultReqError  = "request_error"
 	ResultBadReply  = "bad_reply"
 	ResultMoved     = "moved"
+	ResultPartial   = "partial"
 	FetchErrorLabel = "fetch_error"
 )
 
@@ -148,11 +150,11 @@ func New() *Metrics {
 	for _, rs := range reasons {
 		m.Rejected[rs] = m.PointsRejected.WithLabelValues(rs.String())
 	}
-	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply, RetryMoved} {
+	for _, l := range []string{RetryErrorReply, RetryTimeout, RetryNoResponders, RetryRequestError, RetryBadReply, RetryMoved, RetryPartial} {
 		m.JudgeRetries.WithLabelValues(l)
 	}
 	m.RequestDuration = make(map[string]prometheus.Observer)
-	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply, ResultMoved} {
+	for _, l := range []string{ResultOK, ResultError, ResultTimeout, ResultNoResp, ResultReqError, ResultBadReply, ResultMoved, ResultPartial} {
 		m.RequestDuration[l] = m.JudgeRequestDuration.WithLabelValues(l)
 	}
 	m.MessagesTerminated.WithLabelValues(TermMalformed)
