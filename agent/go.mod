@@ -3,6 +3,7 @@ module github.com/kestrel-mon/kestrel/agent
 go 1.26.0
 
 require (
+	github.com/kestrel-mon/kestrel/lib v0.0.0
 	github.com/kestrel-mon/kestrel/proto v0.0.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
@@ -39,4 +40,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-replace github.com/kestrel-mon/kestrel/proto => ../proto
+replace (
+	github.com/kestrel-mon/kestrel/lib => ../lib
+	github.com/kestrel-mon/kestrel/proto => ../proto
+)

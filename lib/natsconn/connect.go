@@ -40,8 +40,9 @@ type Options struct {
 	// again after a connection. Zero: the defaults. (nats.ReconnectWait
 	// in Extra has no effect.)
 	ReconnectWait, MaxReconnectWait time.Duration
-	// OnReconnect, when not nil, runs after a reconnect is logged.
-	OnReconnect func(*nats.Conn)
+	// OnConnect, when not nil, runs after every connection (the first,
+	// also one made in the background, and every reconnect) is logged.
+	OnConnect func(*nats.Conn)
 	// Extra options are applied last, e.g. nats.ReconnectBufSize(-1).
 	Extra []nats.Option
 }
@@ -107,12 +108,15 @@ func options(c Config, o Options, log *slog.Logger, d *dialer) ([]nats.Option, e
 		nats.ConnectHandler(func(nc *nats.Conn) {
 			d.connected()
 			log.Info("nats connected", "url", nc.ConnectedUrlRedacted())
+			if o.OnConnect != nil {
+				o.OnConnect(nc)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			d.connected()
 			log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-			if o.OnReconnect != nil {
-				o.OnReconnect(nc)
+			if o.OnConnect != nil {
+				o.OnConnect(nc)
 			}
 		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

@@ -133,9 +133,11 @@ func TestConnectWithCredentials(t *testing.T) {
 func TestCannotReachIsLoggedAtOnceAndRetried(t *testing.T) {
 	port := freePort(t)
 	var l logs
+	var connects atomic.Int32
 	start := time.Now()
 	nc, err := Connect(t.Context(), config("nats://127.0.0.1:"+strconv.Itoa(port)),
-		Options{Log: l.logger(), ReconnectWait: 20 * time.Millisecond, MaxReconnectWait: 50 * time.Millisecond})
+		Options{Log: l.logger(), ReconnectWait: 20 * time.Millisecond, MaxReconnectWait: 50 * time.Millisecond,
+			OnConnect: func(*nats.Conn) { connects.Add(1) }})
 	if err != nil {
 		t.Fatalf("connect must not fail while the server is down: %v", err)
 	}
@@ -157,6 +159,7 @@ func TestCannotReachIsLoggedAtOnceAndRetried(t *testing.T) {
 	if err := WaitConnected(ctx, nc); err != nil {
 		t.Fatalf("not connected after the server came up: %v", err)
 	}
+	wait.For(t, "OnConnect called", 5*time.Second, func() bool { return connects.Load() == 1 })
 	if n := len(l.find(t, want)); n > 2 {
 		t.Errorf("%d lines for one outage, want the first and rate-limited ones", n)
 	}

@@ -14,14 +14,15 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/collect"
 	"github.com/kestrel-mon/kestrel/agent/internal/config"
-	"github.com/kestrel-mon/kestrel/agent/internal/natsconn"
 	"github.com/kestrel-mon/kestrel/agent/internal/publish"
 	"github.com/kestrel-mon/kestrel/agent/internal/push"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,7 +86,18 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	nc, err := natsconn.Connect(cfg.NATS, "kestrel-agent "+cfg.Hostname, log)
+	var kick atomic.Pointer[publish.Publisher] // re-send the retry queue as soon as NATS is back
+	nc, err := natsconn.Connect(ctx, cfg.NATS, natsconn.Options{
+		Name:    "kestrel-agent " + cfg.Hostname,
+		Log:     log,
+		Metrics: natsconn.NewMetrics(reg, "kestrel_agent"),
+		OnConnect: func(*nats.Conn) {
+			if p := kick.Load(); p != nil {
+				p.Kick()
+			}
+		},
+		Extra: publish.NATSOptions(),
+	})
 	if err != nil {
 		return err
 	}
@@ -107,10 +119,7 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	nc.SetReconnectHandler(func(c *nats.Conn) {
-		log.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
-		pub.Kick()
-	})
+	kick.Store(pub)
 
 	col := collect.New(cfg.Hostname, cfg.Tags, cfg.Step, collect.NewMetrics(reg), log)
 	ph := push.NewHandler(push.Defaults{Endpoint: cfg.Hostname, Step: int32(cfg.Step)},
@@ -171,7 +180,13 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	log.Info("collection stopped", "took", time.Since(step))
 
 	step = time.Now()
-	fctx, fcancel := context.WithTimeout(context.Background(), cfg.Publish.FlushTimeout.D())
+	// NATS is not dialled again once ctx is done: when it is not
+	// connected now, nothing could be flushed, so do not wait for it.
+	flushFor := cfg.Publish.FlushTimeout.D()
+	if !nc.IsConnected() {
+		flushFor = 0
+	}
+	fctx, fcancel := context.WithTimeout(context.Background(), flushFor)
 	batches, points := pub.Stop(fctx)
 	fcancel()
 	if batches > 0 {
@@ -181,16 +196,8 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	}
 
 	step = time.Now()
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-	} else {
-		select {
-		case <-closed:
-		case <-time.After(5 * time.Second):
-			nc.Close()
-		}
+	if err := natsconn.Drain(nc, 5*time.Second); err != nil {
+		log.Warn("nats not drained", "err", err)
 	}
 	log.Info("nats closed", "took", time.Since(step))
 	return runErr

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
 	"go.yaml.in/yaml/v3"
 )
@@ -20,38 +21,11 @@ type Config struct {
 	Hostname string            `yaml:"hostname"`
 	Tags     map[string]string `yaml:"tags"`
 	Step     int               `yaml:"step"`
-	NATS     NATS              `yaml:"nats"`
+	NATS     natsconn.Config   `yaml:"nats"`
 	HTTP     HTTP              `yaml:"http"`
 	Publish  Publish           `yaml:"publish"`
 	Retry    Retry             `yaml:"retry"`
 	Log      Log               `yaml:"log"`
-}
-
-// NATS is the shared nats block.
-type NATS struct {
-	URLs           []string `yaml:"urls"`
-	SubjectPrefix  string   `yaml:"subject_prefix"`
-	User           string   `yaml:"user"`
-	Password       string   `yaml:"password"`
-	Token          string   `yaml:"token"`
-	NkeySeedFile   string   `yaml:"nkey_seed_file"`
-	CredsFile      string   `yaml:"creds_file"`
-	TLS            TLS      `yaml:"tls"`
-	ConnectTimeout Duration `yaml:"connect_timeout"`
-}
-
-// TLS is an optional client TLS block.
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// Enabled reports whether any TLS setting is given.
-func (t TLS) Enabled() bool {
-	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
 }
 
 // HTTP is the push/health/metrics listener.
@@ -109,7 +83,6 @@ const (
 	DefaultStep         = 60
 	DefaultListen       = "127.0.0.1:1988"
 	DefaultMaxBodyBytes = 8 << 20
-	DefaultURL          = "nats://127.0.0.1:4222"
 	DefaultMaxBatches   = 1000
 	DefaultMaxBytes     = 64 << 20
 )
@@ -121,13 +94,9 @@ func Default() Config {
 	return Config{
 		Hostname: host,
 		Step:     DefaultStep,
-		NATS: NATS{
-			URLs:           []string{DefaultURL},
-			SubjectPrefix:  proto.DefaultPrefix,
-			ConnectTimeout: Duration(5 * time.Second),
-		},
-		HTTP:    HTTP{Listen: DefaultListen, MaxBodyBytes: DefaultMaxBodyBytes},
-		Publish: Publish{Timeout: Duration(5 * time.Second), FlushTimeout: Duration(10 * time.Second)},
+		NATS:     natsconn.Default(),
+		HTTP:     HTTP{Listen: DefaultListen, MaxBodyBytes: DefaultMaxBodyBytes},
+		Publish:  Publish{Timeout: Duration(5 * time.Second), FlushTimeout: Duration(10 * time.Second)},
 		Retry: Retry{
 			MaxBatches:     DefaultMaxBatches,
 			MaxBytes:       DefaultMaxBytes,
@@ -199,37 +168,8 @@ func (c *Config) Validate() error {
 	if c.Step <= 0 || c.Step > 86400 {
 		bad("step", "must be between 1 and 86400 seconds, got %d", c.Step)
 	}
-	if len(c.NATS.URLs) == 0 {
-		bad("nats.urls", "at least one URL is required")
-	}
-	for i, u := range c.NATS.URLs {
-		if strings.TrimSpace(u) == "" {
-			bad(fmt.Sprintf("nats.urls[%d]", i), "is empty")
-		}
-	}
-	if _, err := proto.NewSubjects(c.NATS.SubjectPrefix); err != nil {
-		bad("nats.subject_prefix", "%v", err)
-	}
-	kinds := 0
-	if c.NATS.User != "" || c.NATS.Password != "" {
-		kinds++
-		if c.NATS.User == "" {
-			bad("nats.user", "is required with nats.password")
-		}
-	}
-	for _, s := range []string{c.NATS.Token, c.NATS.NkeySeedFile, c.NATS.CredsFile} {
-		if s != "" {
-			kinds++
-		}
-	}
-	if kinds > 1 {
-		bad("nats", "give only one of user/password, token, nkey_seed_file, creds_file")
-	}
-	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
-		bad("nats.tls", "cert_file and key_file go together")
-	}
-	if c.NATS.ConnectTimeout <= 0 {
-		bad("nats.connect_timeout", "must be > 0")
+	for _, e := range c.NATS.Validate() {
+		bad(e.Field, "%s", e.Msg)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen", "%v", err)

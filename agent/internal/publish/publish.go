@@ -57,6 +57,12 @@ type Config struct {
 	MaxBackoff     time.Duration
 }
 
+// NATSOptions are the connection options the publisher relies on: no
+// reconnect buffer, so a publish while disconnected fails at once and the
+// batch goes to the retry queue under its Msg-Id instead of waiting in a
+// hidden buffer.
+func NATSOptions() []nats.Option { return []nats.Option{nats.ReconnectBufSize(-1)} }
+
 // NewMsgIDPrefix returns hostname + "-" + a random incarnation id.
 func NewMsgIDPrefix(hostname string) string {
 	var b [6]byte

@@ -6,12 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/config"
-	"github.com/kestrel-mon/kestrel/agent/internal/natsconn"
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,8 +45,14 @@ func setup(t *testing.T, srv *natstest.Server, mod func(*Config)) *fixture {
 		mod(&cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := natsconn.Connect(config.NATS{URLs: []string{srv.URL()}, ConnectTimeout: config.Duration(2 * time.Second)},
-		"test", log, nats.ReconnectWait(50*time.Millisecond))
+	var kick atomic.Pointer[Publisher]
+	nc, err := natsconn.Connect(t.Context(), srv.Config(), natsconn.Options{Log: log, ReconnectWait: 50 * time.Millisecond,
+		OnConnect: func(*nats.Conn) {
+			if p := kick.Load(); p != nil {
+				p.Kick()
+			}
+		},
+		Extra: NATSOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +62,7 @@ func setup(t *testing.T, srv *natstest.Server, mod func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc.SetReconnectHandler(func(*nats.Conn) { pub.Kick() })
+	kick.Store(pub)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

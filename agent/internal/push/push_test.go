@@ -16,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/config"
-	"github.com/kestrel-mon/kestrel/agent/internal/natsconn"
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/agent/internal/publish"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,7 +65,7 @@ func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
 		srv.CreateStream(subjects.Stream(), subjects.IngestAll())
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := natsconn.Connect(config.NATS{URLs: []string{srv.URL()}, ConnectTimeout: config.Duration(2 * time.Second)}, "test", log)
+	nc, err := natsconn.Connect(t.Context(), srv.Config(), natsconn.Options{Log: log, Extra: publish.NATSOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
