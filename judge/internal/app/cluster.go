@@ -117,10 +117,16 @@ func (c *cluster) watchParams(ctx context.Context, js jetstream.JetStream, bucke
 			c.setRingErr(err)
 			c.a.log.Error("ring parameters", "err", err)
 			c.suspend(owner.ParamsDiffer, "ring parameters changed")
+			// Out of the ring too, or the transfers keep sending its
+			// series here to be refused.
+			if perr := c.a.svc.Pause(ctx); perr != nil {
+				c.a.log.Warn("cannot leave the ring", "err", perr)
+			}
 			return
 		}
 		c.setRingErr(nil)
 		c.resume(owner.ParamsDiffer, "ring parameters match again")
+		c.a.svc.Rejoin()
 	})
 	if err != nil && ctx.Err() == nil {
 		c.a.log.Warn("cannot watch the ring parameters, retrying", "bucket", bucket, "err", err)

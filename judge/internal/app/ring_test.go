@@ -39,10 +39,16 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	subj, _ := proto.NewSubjects("")
-	beats := make(chan proto.MemberMsg, 100)
+	beats := make(chan proto.MemberMsg, 1000)
+	leaves := make(chan proto.MemberMsg, 10)
 	sub, err := nc.Subscribe(subj.Members(), func(m *nats.Msg) {
-		if mm, err := proto.DecodeMemberMsg(m.Data); err == nil && mm.Kind == proto.MemberBeat {
+		mm, err := proto.DecodeMemberMsg(m.Data)
+		switch {
+		case err != nil:
+		case mm.Kind == proto.MemberBeat:
 			beats <- mm
+		case mm.Kind == proto.MemberLeave:
+			leaves <- mm
 		}
 	})
 	if err != nil {
@@ -104,5 +110,37 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	}
 	if code, body := httpGet(t, health); code != 200 || !strings.Contains(body, `"ring":"ok"`) {
 		t.Fatalf("/health after the bucket matched: %d %s", code, body)
+	}
+
+	// The parameters change under the running judge: it stops serving and
+	// leaves the ring (a leave, no more beats), so transfers do not keep
+	// sending it series to refuse; when they match again it rejoins.
+	other.PartitionCount = 512
+	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case l := <-leaves:
+		if l.Node != "judge-ring" {
+			t.Fatalf("leave from %s", l.Node)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no leave after the bucket's parameters changed")
+	}
+	for len(beats) > 0 {
+		<-beats
+	}
+	time.Sleep(300 * time.Millisecond) // 6 heartbeat intervals
+	if n := len(beats); n != 0 {
+		t.Fatalf("%d heartbeats after leaving for differing ring parameters", n)
+	}
+	other.PartitionCount = 271
+	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, other); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-beats:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no heartbeat after the parameters matched again")
 	}
 }

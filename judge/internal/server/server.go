@@ -139,6 +139,8 @@ type Service struct {
 	sub         *nats.Subscription
 	hbStop      chan struct{}
 	hbDone      chan struct{}
+	paused      bool // under mu: out of the ring until Rejoin (Pause)
+	left        bool // under mu: Leave was called; never beats again
 	replyLog    *logLimiter
 
 	// Pending limits of the request subscription (set before Start).
@@ -177,15 +179,47 @@ func (s *Service) Start() error {
 	)
 	s.mu.Lock()
 	s.sub = sub
-	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
 	s.mu.Unlock()
 	// Make sure the subscription is known to the server before announcing
 	// ourselves, or the first requests find no responder.
 	if err := s.nc.Flush(); err != nil {
 		s.log.Warn("nats flush after subscribe failed", "err", err)
 	}
-	go s.beat(s.hbStop, s.hbDone)
+	s.startBeats()
 	return nil
+}
+
+// startBeats starts the heartbeats unless they run, the service is paused
+// or has left, or is not started.
+func (s *Service) startBeats() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hbStop != nil || s.paused || s.left || s.sub == nil {
+		return
+	}
+	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
+	go s.beat(s.hbStop, s.hbDone)
+}
+
+// Pause takes the node out of the ring while it cannot serve (its ring
+// parameters differ from the shared ones): it stops the heartbeats and
+// publishes a leave, as Leave does, so transfers route its series to
+// other judges instead of sending them here to be refused. Requests still
+// arriving are answered (MOVED). Rejoin ends it.
+func (s *Service) Pause(ctx context.Context) error {
+	s.mu.Lock()
+	s.paused = true
+	s.mu.Unlock()
+	return s.stopBeats(ctx)
+}
+
+// Rejoin starts the heartbeats again after Pause (the transfers re-admit
+// the node after their rejoin hold); it does nothing after Leave.
+func (s *Service) Rejoin() {
+	s.mu.Lock()
+	s.paused = false
+	s.mu.Unlock()
+	s.startBeats()
 }
 
 func (s *Service) handle(msg *nats.Msg) {
@@ -266,6 +300,15 @@ func (s *Service) Drain(ctx context.Context) error {
 // and are sent again to the new owner). It runs once; later calls (and
 // Drain, which calls it first) do nothing more.
 func (s *Service) Leave(ctx context.Context) error {
+	s.mu.Lock()
+	s.left = true
+	s.mu.Unlock()
+	return s.stopBeats(ctx)
+}
+
+// stopBeats stops the heartbeats and publishes a leave (flushed) when they
+// ran.
+func (s *Service) stopBeats(ctx context.Context) error {
 	s.mu.Lock()
 	stop, done := s.hbStop, s.hbDone
 	s.hbStop = nil
