@@ -81,7 +81,15 @@ type Config struct {
 	// Self names this observer in the evict messages it publishes (their
 	// By field), e.g. a transfer's host and pid or a judge's node id.
 	Self string
+	// PendingMsgs bounds the member messages the NATS client queues for
+	// this membership (0: DefaultPendingMsgs). When it overflows, messages
+	// are lost: the membership counts them and warms up again.
+	PendingMsgs int
 }
+
+// DefaultPendingMsgs is Config.PendingMsgs when left zero: member messages
+// are ~100 bytes, so this is a few MiB at most.
+const DefaultPendingMsgs = 1 << 16
 
 // PruneAfter returns how long a departed judge's entry is kept after its
 // last message: max(1m, 10 × max(timeout, rejoinHold)).

@@ -27,6 +27,10 @@ const (
 	// DropDuplicateNode: a beat of another incarnation while the known
 	// one beats too: two processes under one node id (logged at Error).
 	DropDuplicateNode = "duplicate_node"
+	// DropSlowConsumer: member messages the NATS client dropped because
+	// the subscription's pending queue was full (the membership warms up
+	// again: an evict or a leave may be among them).
+	DropSlowConsumer = "slow_consumer"
 )
 
 // Results of publishing an evict message (label values of
@@ -71,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 	for _, l := range []string{ChangeJoin, ChangeLeave, ChangeTimeout, ChangeNoResponders, ChangeSuspect, ChangeEvicted} {
 		m.MembershipChanges.WithLabelValues(l)
 	}
-	for _, l := range []string{DropBadMsg, DropStaleMsg, DropDuplicateNode} {
+	for _, l := range []string{DropBadMsg, DropStaleMsg, DropDuplicateNode, DropSlowConsumer} {
 		m.MemberMsgsDropped.WithLabelValues(l)
 	}
 	for _, l := range []string{PublishOK, PublishError} {

@@ -22,6 +22,14 @@ func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) err
 		return fmt.Errorf("cannot subscribe to %s: %w", subject, err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	pending := m.cfg.PendingMsgs
+	if pending <= 0 {
+		pending = DefaultPendingMsgs
+	}
+	if err := sub.SetPendingLimits(pending, pending*1024); err != nil {
+		return fmt.Errorf("cannot set pending limits on %s: %w", subject, err)
+	}
+	var dropped int
 	m.setPublishing(true)
 	defer m.setPublishing(false)
 	// The warm-up counts from when the server knows the subscription.
@@ -59,8 +67,23 @@ func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) err
 			}
 		case <-m.kick:
 		}
+		if n, err := sub.Dropped(); err == nil && n > dropped {
+			m.lost(n-dropped, time.Now())
+			dropped = n
+		}
 		m.publishEvicts(nc, subject)
 	}
+}
+
+// lost handles n member messages the client dropped (a slow consumer):
+// one of them may have been an evict or a leave, so the ring may hold a
+// judge the others took out. The membership warms up again as after a
+// reconnect (a transfer parks its points, a judge owns nothing and reads
+// every state again afterwards).
+func (m *Membership) lost(n int, now time.Time) {
+	m.met.MemberMsgsDropped.WithLabelValues(DropSlowConsumer).Add(float64(n))
+	m.log.Warn("member messages lost (slow consumer): warming up again", "lost", n)
+	m.StartWarmUp(now)
 }
 
 func (m *Membership) setPublishing(on bool) {

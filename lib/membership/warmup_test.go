@@ -152,3 +152,44 @@ func TestWarmUpOverNATS(t *testing.T) {
 		t.Fatalf("after the reconnect: ring %v, evicts published %v", members(m), testutil.ToFloat64(met.EvictsPublished.WithLabelValues(PublishOK)))
 	}
 }
+
+// Member messages the client drops (a slow consumer) may include an evict
+// or a leave: they are counted and the membership warms up again, so
+// neither a transfer routes nor a judge owns from a ring that may be
+// wrong.
+func TestLostMemberMessagesWarmUpAgain(t *testing.T) {
+	srv := natstest.StartServer(t)
+	subj, _ := proto.NewSubjects("kestrel")
+	met := NewMetrics(prometheus.NewRegistry(), "kestrel_judge")
+	m, err := New(Config{Timeout: 500 * time.Millisecond, RejoinHold: time.Second, SuspectAfter: 3, Self: "judge-x", PendingMsgs: 4,
+		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}}, slog.New(slog.NewTextHandler(io.Discard, nil)), met)
+	if err != nil {
+		t.Fatal(err)
+	}
+	natstest.StartJudge(t, srv, subj, "judge-1", 100*time.Millisecond)
+	nc := natstest.Connect(t, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, nc, subj.Members()) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitUntil(t, "ready", 5*time.Second, m.Ready)
+
+	// Block the handler (it takes m.mu) while a burst arrives: the
+	// client's queue of 4 overflows.
+	pub := natstest.Connect(t, srv)
+	m.mu.Lock()
+	for i := range 50 {
+		msg := beatEvery("judge-burst", int64(i+1), 100*time.Millisecond)
+		_ = pub.Publish(subj.Members(), msg.Encode())
+	}
+	_ = pub.Flush()
+	time.Sleep(200 * time.Millisecond) // let the burst reach the client
+	m.mu.Unlock()
+	waitUntil(t, "lost messages counted", 5*time.Second, func() bool {
+		return testutil.ToFloat64(met.MemberMsgsDropped.WithLabelValues(DropSlowConsumer)) > 0
+	})
+	if m.Ready() {
+		t.Fatal("still ready after losing member messages")
+	}
+	waitUntil(t, "ready after the new warm-up", 5*time.Second, m.Ready)
+}
