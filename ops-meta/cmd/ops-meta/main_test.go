@@ -14,6 +14,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+	"regexp"
 )
 
 func buildBinary(t *testing.T) string {
@@ -28,7 +29,7 @@ func buildBinary(t *testing.T) string {
 
 func TestVersionAndSignCommands(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"-version"}, &out, &errb); code != 0 || out.String() != "ops-meta dev\n" {
+	if code := runMain([]string{"-version"}, &out, &errb); code != 0 || out.String() != "ops-meta dev\n" {
 		t.Fatalf("-version: %d %q", code, out.String())
 	}
 	dir := t.TempDir()
@@ -52,15 +53,58 @@ func TestVersionAndSignCommands(t *testing.T) {
 	for _, s := range steps {
 		out.Reset()
 		errb.Reset()
-		code := run(s.args, &out, &errb)
+		code := runMain(s.args, &out, &errb)
 		if code != s.code || !strings.Contains(out.String()+errb.String(), s.msg) {
 			t.Fatalf("%v: %d %q %q", s.args, code, out.String(), errb.String())
 		}
 	}
 	os.WriteFile(tb, []byte("tampered"), 0o644)
 	errb.Reset()
-	if code := run([]string{"sign", "verify", "-pub", pub, tb}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "FAIL") {
+	if code := runMain([]string{"sign", "verify", "-pub", pub, tb}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "FAIL") {
 		t.Fatalf("tampered: %d %q", code, errb.String())
+	}
+}
+
+// Exit codes: 2 for bad flags or config (file and field named), 1 when it
+// cannot start.
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"-nope"}, 2, []string{"flag provided but not defined: -nope"}},
+		{[]string{"-c", write("ok.yaml", ""), "extra"}, 2, []string{"unexpected arguments"}},
+		{[]string{"-c", filepath.Join(dir, "missing.yaml")}, 2, []string{"cannot read config", "missing.yaml"}},
+		{[]string{"-c", write("bad.yaml", "no_such_key: 1\nadmin_token: short\n")}, 2, []string{"bad.yaml: line 1: no_such_key: field no_such_key not found"}},
+		{[]string{"-c", write("bad2.yaml", "admin_token: short\nrollout: {waves: [10]}\n")}, 2, []string{"bad2.yaml: admin_token: too short", "bad2.yaml: rollout.waves: the last wave must be 100"}},
+		{[]string{"-c", write("lvl.yaml", ""), "-log.level", "loud"}, 2, []string{"-log.level: log.level: must be debug, info, warn or error"}},
+		{[]string{"-c", write("taken.yaml", "http: {listen: '"+taken.Addr().String()+"'}\n")}, 1, []string{"cannot start", "http.listen"}},
+	} {
+		var out, errb bytes.Buffer
+		code := runMain(tc.args, &out, &errb)
+		all := out.String() + errb.String()
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d; output:\n%s", tc.args, code, tc.code, all)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(all, w) {
+				t.Errorf("%v: output does not contain %q:\n%s", tc.args, w, all)
+			}
+		}
 	}
 }
 
@@ -129,7 +173,13 @@ func TestBinaryWithExampleConfig(t *testing.T) {
 	} else if err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	if !strings.Contains(p.Output.String(), "store closed") {
-		t.Fatal("no \"store closed\" in the log")
+	// Stopped in order, each step logged with its duration.
+	steps := regexp.MustCompile(`msg="shutdown step done" step="([a-z ]+)" took=`).FindAllStringSubmatch(p.Output.String(), -1)
+	var got []string
+	for _, s := range steps {
+		got = append(got, s[1])
+	}
+	if want := "stop http,stop rollout evaluation,close store"; strings.Join(got, ",") != want {
+		t.Fatalf("shutdown steps %q, want %s", got, want)
 	}
 }

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/logging"
+	"github.com/kestrel-mon/kestrel/ops-meta/internal/desired"
 )
 
 func exampleCfgPath() string {
@@ -22,17 +25,17 @@ func TestExampleConfig(t *testing.T) {
 	if c.HTTP.Listen != ":2000" || c.MySQL.DSN != "" || c.AdminToken != "" {
 		t.Fatalf("listen %q dsn %q", c.HTTP.Listen, c.MySQL.DSN)
 	}
-	a := c.Agent("kestrel-agent")
+	a := c.Desired.Agent("kestrel-agent")
 	if a == nil || a.Default.Cmd != "start" || a.Default.Health == nil || a.Default.Health.Timeout != 30 {
 		t.Fatalf("agent %+v", a)
 	}
-	if c.Rollout.Soak.D() != 10*time.Minute || c.Rollout.Deadline.D() != 15*time.Minute || len(c.Rollout.Waves) != 4 {
-		t.Fatalf("rollout defaults %+v", c.Rollout)
+	if d := c.Desired.Defaults(); d.Soak != 10*time.Minute || d.Deadline != 15*time.Minute || len(d.Waves) != 4 {
+		t.Fatalf("rollout defaults %+v", d)
 	}
 }
 
 func TestDefaultsAndOverrides(t *testing.T) {
-	c, err := Parse([]byte(`
+	c, err := Parse("x.yaml", []byte(`
 agents:
   - default: {name: a, version: 1.0.0, tarball: "http://x/a", cmd: start}
     others:
@@ -43,8 +46,8 @@ rollouts:
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := c.Rollouts[0]
-	if r.From != "1.0.0" || r.Soak.D() != time.Second || r.Deadline.D() != DefaultDeadline || len(r.Waves) != 4 {
+	r := c.Desired.Rollouts()[0]
+	if r.From != "1.0.0" || r.Soak != time.Second || r.Deadline != desired.DefaultDeadline || len(r.Waves) != 4 {
 		t.Fatalf("rollout %+v", r)
 	}
 	if c.HTTP.Listen != ":2000" || c.HTTP.MaxBodyBytes != 1<<20 {
@@ -61,7 +64,8 @@ func TestBadConfigs(t *testing.T) {
 		{"admin_token: short\n", "admin_token: too short"},
 		{"fleet_token: short\n", "fleet_token: too short"},
 		{"artifacts_dir: /nonexistent/dir\n", "artifacts_dir"},
-		{"rollout: {soak: 10}\n", "time: missing unit"},
+		{"rollout: {soak: 10}\n", "line 1: rollout.soak: cannot unmarshal !!int `10` into time.Duration"},
+		{"rollout: {soak: soon}\n", "line 1: rollout.soak: cannot unmarshal !!str `soon` into time.Duration"},
 		{"rollout: {waves: [10, 5, 100]}\n", "waves[1]"},
 		{"rollout: {waves: [10, 50]}\n", "last wave must be 100"},
 		{"rollout: {failure_threshold: lots}\n", "failure_threshold"},
@@ -80,9 +84,15 @@ func TestBadConfigs(t *testing.T) {
 		{good + "rollouts: [{id: r, agent: a, to: 2.0.0}, {id: r, agent: a, to: 3.0.0}]\n", "appears twice"},
 	}
 	for _, c := range cases {
-		_, err := Parse([]byte(c.yaml))
+		_, err := Parse("x.yaml", []byte(c.yaml))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %q", c.yaml, err, c.want)
+			continue
+		}
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.HasPrefix(line, "x.yaml: ") {
+				t.Errorf("%q: error line %q does not name the file", c.yaml, line)
+			}
 		}
 	}
 	p := filepath.Join(t.TempDir(), "x.yaml")
@@ -92,17 +102,38 @@ func TestBadConfigs(t *testing.T) {
 	}
 }
 
-func TestParseThreshold(t *testing.T) {
-	for _, c := range []struct {
-		in  string
-		n   int
-		pct float64
-		ok  bool
-	}{{"", 0, 0, true}, {"3", 3, 0, true}, {"10%", 0, 10, true}, {"0", 0, 0, false}, {"-1", 0, 0, false}, {"150%", 0, 0, false}, {"x", 0, 0, false}} {
-		n, p, err := ParseThreshold(c.in)
-		if (err == nil) != c.ok || n != c.n || p != c.pct {
-			t.Errorf("%q: %d %v %v", c.in, n, p, err)
+// Every bad field is reported at once: the service's and the desired
+// state's.
+func TestAllErrorsAtOnce(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("admin_token: short\nlog: {level: loud}\nrollout: {waves: [10, 50]}\nagents:\n  - default: {name: a, version: v1, cmd: restart}\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"x.yaml: admin_token: too short",
+		"x.yaml: log.level: must be debug, info, warn or error",
+		"x.yaml: rollout.waves: the last wave must be 100",
+		"x.yaml: agents[0].default.version: \"v1\" is not a valid version",
+		"x.yaml: agents[0].default.tarball: required",
+		"x.yaml: agents[0].default.cmd: \"restart\" is not start|stop",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("no %q in\n%v", want, err)
 		}
+	}
+	if n := len(strings.Split(err.Error(), "\n")); n != 6 {
+		t.Errorf("%d errors, want 6:\n%v", n, err)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	if c.HTTP.Listen != DefaultListen || c.HTTP.ReadTimeout != 30*time.Second || c.Inventory.StaleAfter != DefaultStaleAfter ||
+		c.Log != logging.Default() || c.Desired == nil || len(c.Desired.Agents()) != 0 || c.Desired.Defaults().EvaluateEvery != desired.DefaultEvaluateEvery {
+		t.Fatalf("%+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -111,38 +142,9 @@ func FuzzParse(f *testing.F) {
 	f.Add(b)
 	f.Add([]byte("agents: [{default: {name: a}}]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c, err := Parse(b)
-		if err == nil && c.Validate() != nil {
+		c, err := Parse("fuzz.yaml", b)
+		if err == nil && (c.Validate() != nil || c.Desired == nil) {
 			t.Fatal("parsed config does not validate")
 		}
 	})
-}
-
-func TestSpecFor(t *testing.T) {
-	h := &Health{HTTP: "http://127.0.0.1:1988/health", Timeout: 5}
-	a := &Agent{
-		Default: AgentSpec{Name: "a", Version: "1.0.0", Tarball: "http://t/a", Cmd: CmdStart},
-		Others: []Override{
-			{Prefix: "db", AgentSpec: AgentSpec{Cmd: CmdStop}},
-			{Prefix: "db-mirror", AgentSpec: AgentSpec{Tarball: "http://mirror/a", Health: h}},
-		},
-	}
-	for _, c := range []struct {
-		host, version, tarball, cmd string
-		health                      bool
-	}{
-		{"web-1", "1.0.0", "http://t/a", CmdStart, false},
-		{"db-1", "1.0.0", "http://t/a", CmdStop, false},
-		// last match wins, its empty fields inherit the default (not the
-		// earlier match): db-mirror is started.
-		{"db-mirror-1", "1.0.0", "http://mirror/a", CmdStart, true},
-	} {
-		s := a.SpecFor(c.host)
-		if s.Version != c.version || s.Tarball != c.tarball || s.Cmd != c.cmd || (s.Health != nil) != c.health {
-			t.Errorf("%s: %+v", c.host, s)
-		}
-		if a.Stopped(c.host) != (c.cmd == CmdStop) {
-			t.Errorf("%s: Stopped %v", c.host, a.Stopped(c.host))
-		}
-	}
 }

@@ -15,7 +15,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
+	"github.com/kestrel-mon/kestrel/ops-meta/internal/desired"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
 	"github.com/kestrel-mon/kestrel/proto"
 )
@@ -63,7 +63,7 @@ func Desired(r *store.Rollout, hostname string) (version string, wave int) {
 
 // Threshold returns how many failed hosts halt a wave of n hosts.
 func Threshold(spec string, n int) int {
-	count, pct, err := config.ParseThreshold(spec)
+	count, pct, err := desired.ParseThreshold(spec)
 	switch {
 	case err != nil:
 	case count > 0:
@@ -130,7 +130,7 @@ func Fleet(hosts []store.Host, now time.Time, staleAfter time.Duration) []store.
 
 // Accounted returns the hosts of the fleet that count in a rollout of agent
 // a: every host except those whose effective spec under the config (default
-// merged with the matching override, see config.Agent.SpecFor) is cmd stop.
+// merged with the matching override, see desired.Agent.SpecFor) is cmd stop.
 // An operator keeps the agent stopped on those hosts; the rollout does not
 // start it (the heartbeat keeps telling them stop), so they never report the
 // new version started and must not count: they are in no wave's host set,
@@ -138,7 +138,7 @@ func Fleet(hosts []store.Host, now time.Time, staleAfter time.Duration) []store.
 // configured in the caller's current config (nil: the agent is not
 // configured; nobody is left out). Pass the same config the heartbeat
 // handler answers with.
-func Accounted(fleet []store.Host, a *config.Agent) []store.Host {
+func Accounted(fleet []store.Host, a *desired.Agent) []store.Host {
 	if a == nil {
 		return fleet
 	}
@@ -272,10 +272,10 @@ func Evaluate(r *store.Rollout, fleet []store.Host, now time.Time) (Outcome, Pro
 
 // New returns a running rollout from a filled, validated spec, with wave 1
 // promoted at now.
-func New(spec config.RolloutSpec, source string, now time.Time) store.Rollout {
+func New(spec desired.RolloutSpec, source string, now time.Time) store.Rollout {
 	return store.Rollout{
 		ID: spec.ID, Agent: spec.Agent, From: spec.From, To: spec.To,
-		Waves: append([]float64(nil), spec.Waves...), Soak: spec.Soak.D(), Deadline: spec.Deadline.D(),
+		Waves: append([]float64(nil), spec.Waves...), Soak: spec.Soak, Deadline: spec.Deadline,
 		FailureThreshold: spec.FailureThreshold, Source: source,
 		Status: store.Running, Wave: 1, WaveOpenedAt: []time.Time{now},
 		CreatedAt: now, UpdatedAt: now,

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
+	"github.com/kestrel-mon/kestrel/ops-meta/internal/desired"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
 )
 
@@ -86,8 +86,8 @@ func (f fleet) hosts(seen time.Time) []store.Host {
 }
 
 func newRollout(t0 time.Time) store.Rollout {
-	return New(config.RolloutSpec{ID: "r", Agent: "ag", From: "1.0", To: "2.0", Waves: []float64{25, 50, 100},
-		Soak: config.Duration(time.Minute), Deadline: config.Duration(10 * time.Minute)}, "api", t0)
+	return New(desired.RolloutSpec{ID: "r", Agent: "ag", From: "1.0", To: "2.0", Waves: []float64{25, 50, 100},
+		Soak: time.Minute, Deadline: 10 * time.Minute}, "api", t0)
 }
 
 func TestEvaluatePromotesAndCompletes(t *testing.T) {
@@ -271,12 +271,12 @@ func TestFleetDropsStale(t *testing.T) {
 func TestStoppedHostsLeftOut(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	r := newRollout(t0)
-	agent := &config.Agent{
-		Default: config.AgentSpec{Name: "ag", Version: "1.0", Cmd: config.CmdStart},
-		Others: []config.Override{
-			{Prefix: "parked", AgentSpec: config.AgentSpec{Cmd: config.CmdStop}},
-			{Prefix: "parked-on", AgentSpec: config.AgentSpec{Version: "0.9"}}, // last match wins: not stopped
-			{Prefix: "mirror", AgentSpec: config.AgentSpec{Tarball: "http://mirror/a"}},
+	agent := &desired.Agent{
+		Default: desired.AgentSpec{Name: "ag", Version: "1.0", Cmd: desired.CmdStart},
+		Others: []desired.Override{
+			{Prefix: "parked", AgentSpec: desired.AgentSpec{Cmd: desired.CmdStop}},
+			{Prefix: "parked-on", AgentSpec: desired.AgentSpec{Version: "0.9"}}, // last match wins: not stopped
+			{Prefix: "mirror", AgentSpec: desired.AgentSpec{Tarball: "http://mirror/a"}},
 		},
 	}
 	f := fleet{}

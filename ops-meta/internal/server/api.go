@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
+	"github.com/kestrel-mon/kestrel/ops-meta/internal/desired"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/rollout"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/sign"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
@@ -30,7 +30,7 @@ func (s *Server) hostViews(ctx context.Context) ([]HostView, error) {
 		s.metrics.storeErrors.WithLabelValues("hosts").Inc()
 		return nil, err
 	}
-	stale := s.Config().Inventory.StaleAfter.D()
+	stale := s.Config().Inventory.StaleAfter
 	now := s.now()
 	out := make([]HostView, len(hosts))
 	for i, h := range hosts {
@@ -77,7 +77,7 @@ type RolloutView struct {
 // view computes r's progress over the fresh fleet minus the hosts the
 // current config keeps stopped (rollout.Accounted), as Evaluate does.
 func (s *Server) view(r *store.Rollout, fleet []store.Host, withHosts bool) RolloutView {
-	p := rollout.Compute(r, rollout.Accounted(fleet, s.Config().Agent(r.Agent)), s.now())
+	p := rollout.Compute(r, rollout.Accounted(fleet, s.Config().Desired.Agent(r.Agent)), s.now())
 	v := RolloutView{ID: r.ID, Agent: r.Agent, From: r.From, To: r.To, Waves: r.Waves, Soak: r.Soak.String(),
 		Deadline: r.Deadline.String(), FailureThreshold: r.FailureThreshold, Source: r.Source, Status: r.Status,
 		Wave: r.Wave, Reason: r.Reason, HealthySince: r.HealthySince, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
@@ -97,7 +97,7 @@ func (s *Server) fleet(ctx context.Context) ([]store.Host, error) {
 		s.metrics.storeErrors.WithLabelValues("hosts").Inc()
 		return nil, err
 	}
-	return rollout.Fleet(hosts, s.now(), s.Config().Inventory.StaleAfter.D()), nil
+	return rollout.Fleet(hosts, s.now(), s.Config().Inventory.StaleAfter), nil
 }
 
 func (s *Server) handleRollouts(w http.ResponseWriter, r *http.Request) {
@@ -138,14 +138,14 @@ func (s *Server) handleRollout(w http.ResponseWriter, r *http.Request) {
 
 // CreateRollout validates and stores a new rollout (source "api" or
 // "file"). The error is meant for the caller.
-func (s *Server) CreateRollout(ctx context.Context, spec config.RolloutSpec, source string) (store.Rollout, error) {
+func (s *Server) CreateRollout(ctx context.Context, spec desired.RolloutSpec, source string) (store.Rollout, error) {
 	cfg := s.Config()
 	now := s.now()
 	if spec.ID == "" {
 		spec.ID = fmt.Sprintf("%s-%s-%d", spec.Agent, spec.To, now.Unix())
 	}
-	cfg.FillRollout(&spec)
-	if err := cfg.ValidateRollout(&spec); err != nil {
+	cfg.Desired.FillRollout(&spec)
+	if err := cfg.Desired.ValidateRollout(&spec); err != nil {
 		return store.Rollout{}, err
 	}
 	if cfg.ArtifactsDir != "" {
@@ -180,7 +180,7 @@ func (s *Server) CreateRollout(ctx context.Context, spec config.RolloutSpec, sou
 func (s *Server) handleCreateRollout(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.Config().HTTP.MaxBodyBytes))
 	dec.DisallowUnknownFields()
-	var spec config.RolloutSpec
+	var spec desired.RolloutSpec
 	if err := dec.Decode(&spec); err != nil {
 		s.metrics.apiRejected.WithLabelValues("bad_request").Inc()
 		writeError(w, http.StatusBadRequest, "body is not a rollout JSON object {id, agent, from, to, waves, soak, deadline, failure_threshold}: "+err.Error())
@@ -253,7 +253,7 @@ func (s *Server) handleRolloutAction(w http.ResponseWriter, r *http.Request) {
 func (s *Server) SyncFileRollouts(ctx context.Context) error {
 	cfg := s.Config()
 	var errs []error
-	for _, spec := range cfg.Rollouts {
+	for _, spec := range cfg.Desired.Rollouts() {
 		if _, err := s.store.Rollout(ctx, spec.ID); err == nil {
 			continue
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -285,12 +285,12 @@ func (s *Server) Evaluate(ctx context.Context) error {
 		// One config for the whole round: the one heartbeats are answered
 		// with, so the hosts it keeps stopped are the ones left out.
 		cfg := s.Config()
-		fleet := rollout.Fleet(hosts, now, cfg.Inventory.StaleAfter.D())
+		fleet := rollout.Fleet(hosts, now, cfg.Inventory.StaleAfter)
 		s.metrics.hosts.WithLabelValues("fresh").Set(float64(len(fleet)))
 		s.metrics.hosts.WithLabelValues("stale").Set(float64(len(hosts) - len(fleet)))
 		for i := range rs {
 			ro := &rs[i]
-			out, p := rollout.Evaluate(ro, rollout.Accounted(fleet, cfg.Agent(ro.Agent)), now)
+			out, p := rollout.Evaluate(ro, rollout.Accounted(fleet, cfg.Desired.Agent(ro.Agent)), now)
 			s.observe(ro, p)
 			if out == rollout.Unchanged {
 				continue
@@ -352,7 +352,7 @@ func (s *Server) Run(ctx context.Context) {
 		if err := s.Evaluate(ctx); err != nil && ctx.Err() == nil {
 			s.limiter.log(s.log, "evaluate", "rollout evaluation failed", "err", err)
 		}
-		t := time.NewTimer(s.Config().Rollout.EvaluateEvery.D())
+		t := time.NewTimer(s.Config().Desired.Defaults().EvaluateEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()

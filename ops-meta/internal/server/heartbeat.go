@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
+	"github.com/kestrel-mon/kestrel/ops-meta/internal/desired"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/rollout"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/sign"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
@@ -191,7 +192,7 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 // running or paused one, else the newest finished one as long as the
 // agent's default version is still its From (the operator has not moved the
 // default since). nil when none.
-func Governing(rollouts []store.Rollout, agent *config.Agent) *store.Rollout {
+func Governing(rollouts []store.Rollout, agent *desired.Agent) *store.Rollout {
 	var last *store.Rollout
 	for i := range rollouts {
 		r := &rollouts[i]
@@ -220,15 +221,16 @@ func Governing(rollouts []store.Rollout, agent *config.Agent) *store.Rollout {
 // rollout's accounting (it never reports the new version started, and must
 // not fail or block the rollout).
 func (s *Server) Desired(cfg *config.Config, rollouts []store.Rollout, hostname string) []proto.DesiredAgent {
-	out := make([]proto.DesiredAgent, 0, len(cfg.Agents))
-	for i := range cfg.Agents {
-		a := &cfg.Agents[i]
+	agents := cfg.Desired.Agents()
+	out := make([]proto.DesiredAgent, 0, len(agents))
+	for i := range agents {
+		a := &agents[i]
 		spec := a.SpecFor(hostname)
 		wave := 0
 		if r := Governing(rollouts, a); r != nil {
 			var w int
 			spec.Version, w = rollout.Desired(r, hostname)
-			if spec.Cmd != config.CmdStop {
+			if spec.Cmd != desired.CmdStop {
 				wave = w
 			}
 		}
@@ -248,7 +250,7 @@ func (s *Server) Desired(cfg *config.Config, rollouts []store.Rollout, hostname 
 // artifactInfo returns the sha256 and signature of a version: from the
 // sidecars in artifacts_dir when the tarball is there, else from the
 // config's versions.
-func (s *Server) artifactInfo(cfg *config.Config, a *config.Agent, name, version string) (string, string) {
+func (s *Server) artifactInfo(cfg *config.Config, a *desired.Agent, name, version string) (string, string) {
 	if cfg.ArtifactsDir != "" {
 		path := filepath.Join(cfg.ArtifactsDir, sign.ArtifactFile(name, version))
 		if _, err := os.Stat(path); err == nil {

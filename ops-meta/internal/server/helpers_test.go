@@ -51,7 +51,7 @@ func newEnv(t *testing.T, yaml string, st store.Store) *env {
 	if st == nil {
 		st = store.NewMemory()
 	}
-	s := New(Options{Config: cfg, ConfigPath: path, Store: st})
+	s := New(Options{Config: &cfg, ConfigPath: path, Store: st})
 	if err := s.SyncFileRollouts(context.Background()); err != nil {
 		t.Fatal(err)
 	}

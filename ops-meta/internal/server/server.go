@@ -177,9 +177,9 @@ func (s *Server) Reload(ctx context.Context) error {
 	if old.HTTP.Listen != c.HTTP.Listen || old.MySQL.DSN != c.MySQL.DSN || old.MySQL.MaxOpenConns != c.MySQL.MaxOpenConns {
 		s.log.Warn("http.listen and mysql changes need a restart; kept the running ones")
 	}
-	s.cfg.Store(c)
+	s.cfg.Store(&c)
 	s.metrics.reloads.WithLabelValues("ok").Inc()
-	s.log.Info("config reloaded", "file", s.cfgPath, "agents", len(c.Agents), "rollouts", len(c.Rollouts))
+	s.log.Info("config reloaded", "file", s.cfgPath, "agents", len(c.Desired.Agents()), "rollouts", len(c.Desired.Rollouts()))
 	if err := s.SyncFileRollouts(ctx); err != nil {
 		return fmt.Errorf("config reloaded, but file rollouts: %w", err)
 	}
