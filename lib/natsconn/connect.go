@@ -43,6 +43,10 @@ type Options struct {
 	// OnConnect, when not nil, runs after every connection (the first,
 	// also one made in the background, and every reconnect) is logged.
 	OnConnect func(*nats.Conn)
+	// OnDisconnect, when not nil, runs after a disconnect is logged; err
+	// is nil for a Close or Drain (the judge stops serving on a lost
+	// connection).
+	OnDisconnect func(*nats.Conn, error)
 	// Extra options are applied last, e.g. nats.ReconnectBufSize(-1).
 	Extra []nats.Option
 }
@@ -119,12 +123,15 @@ func options(c Config, o Options, log *slog.Logger, d *dialer) ([]nats.Option, e
 				o.OnConnect(nc)
 			}
 		}),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err == nil { // Close or Drain
 				log.Info("nats disconnected")
-				return
+			} else {
+				log.Warn("nats disconnected", "err", err)
 			}
-			log.Warn("nats disconnected", "err", err)
+			if o.OnDisconnect != nil {
+				o.OnDisconnect(nc, err)
+			}
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			// Failed dials are logged by the dialer with their URL; the
@@ -213,30 +220,33 @@ func WaitConnected(ctx context.Context, nc *nats.Conn) error {
 }
 
 // Drain drains nc (subscriptions, then what is buffered to publish) and
-// waits until it is closed, at most timeout, then closes it. It returns
-// nil when nc was drained or already closed, nats.ErrConnectionReconnecting
-// when nc was not connected (it is closed without draining), or an error
-// saying the drain timed out.
-func Drain(nc *nats.Conn, timeout time.Duration) error {
-	closed := nc.StatusChanged(nats.CLOSED)
-	defer nc.RemoveStatusListener(closed)
-	switch err := nc.Drain(); {
+// waits until it is closed and its close logged, or until ctx is done,
+// then closes it. It returns nil when nc was drained or already closed,
+// nats.ErrConnectionReconnecting when nc was not connected (it is closed
+// without draining), or an error saying the drain did not finish in time.
+func Drain(ctx context.Context, nc *nats.Conn) error {
+	closed := make(chan struct{})
+	logClose := nc.ClosedHandler()
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if logClose != nil {
+			logClose(c)
+		}
+		close(closed)
+	})
+	err := nc.Drain()
+	switch {
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return nil
-	case err != nil:
+	case err != nil && !errors.Is(err, nats.ErrConnectionReconnecting):
 		nc.Close()
-		return err
 	}
-	if nc.IsClosed() {
-		return nil
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-closed:
-		return nil
-	case <-t.C:
+	case <-ctx.Done():
 		nc.Close()
-		return fmt.Errorf("nats drain not done after %v, closed", timeout)
+		if err == nil {
+			err = fmt.Errorf("nats drain not done, closed: %w", ctx.Err())
+		}
 	}
+	return err
 }

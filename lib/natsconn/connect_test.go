@@ -240,10 +240,13 @@ func TestCleanDisconnectIsInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Drain(nc, 5*time.Second); err != nil {
+	if err := Drain(t.Context(), nc); err != nil {
 		t.Fatal(err)
 	}
-	wait.For(t, "closed logged", 5*time.Second, func() bool { return len(l.find(t, "nats connection closed")) > 0 })
+	// Drain returns once the close is logged (a binary exits right after).
+	if len(l.find(t, "nats connection closed")) != 1 {
+		t.Fatalf("close not logged when Drain returned: %s", l.buf.String())
+	}
 	lines := l.find(t, "nats disconnected")
 	if len(lines) != 1 || lines[0]["level"] != "INFO" || lines[0]["err"] != nil {
 		t.Fatalf("want one INFO nats disconnected without err, got %v", lines)
@@ -254,7 +257,9 @@ func TestCleanDisconnectIsInfo(t *testing.T) {
 
 	// A lost connection is still a warning.
 	s2 := startServer(t, func(*server.Options) {})
-	nc, err = Connect(t.Context(), config(s2.ClientURL()), Options{Log: l.logger()})
+	lost := make(chan error, 1)
+	nc, err = Connect(t.Context(), config(s2.ClientURL()), Options{Log: l.logger(),
+		OnDisconnect: func(_ *nats.Conn, err error) { lost <- err }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +272,9 @@ func TestCleanDisconnectIsInfo(t *testing.T) {
 		lines := l.find(t, "nats disconnected")
 		return len(lines) == 2 && lines[1]["level"] == "WARN" && lines[1]["err"] != nil
 	})
+	if err := <-lost; err == nil {
+		t.Error("OnDisconnect got no error for a lost connection")
+	}
 }
 
 func TestWaitConnected(t *testing.T) {
@@ -280,13 +288,13 @@ func TestWaitConnected(t *testing.T) {
 		t.Errorf("want DeadlineExceeded, got %v", err)
 	}
 	// Drain of a connection that is not connected closes it.
-	if err := Drain(nc, time.Second); !errors.Is(err, nats.ErrConnectionReconnecting) || !nc.IsClosed() {
+	if err := Drain(t.Context(), nc); !errors.Is(err, nats.ErrConnectionReconnecting) || !nc.IsClosed() {
 		t.Errorf("Drain while reconnecting: err %v, closed %v", err, nc.IsClosed())
 	}
 	if err := WaitConnected(t.Context(), nc); !errors.Is(err, nats.ErrConnectionClosed) {
 		t.Errorf("want ErrConnectionClosed, got %v", err)
 	}
-	if err := Drain(nc, time.Second); err != nil {
+	if err := Drain(t.Context(), nc); err != nil {
 		t.Errorf("Drain of a closed connection: %v", err)
 	}
 }

@@ -1,21 +1,16 @@
-// Package app wires the agent together: config, NATS, publisher,
-// collectors and the HTTP API, with an ordered, bounded shutdown.
+// Package app wires the agent together — NATS, publisher, collectors and
+// the HTTP API — and runs it with an ordered, bounded shutdown.
 package app
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/collect"
@@ -23,71 +18,52 @@ import (
 	"github.com/kestrel-mon/kestrel/agent/internal/publish"
 	"github.com/kestrel-mon/kestrel/agent/internal/push"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/run"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Main parses flags and runs the agent until SIGINT/SIGTERM. It returns
-// the process exit code.
-func Main(name, version string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "config file (YAML); without it the built-in defaults are used")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	logLevel := fs.String("log.level", "", "override log.level (debug|info|warn|error)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *showVersion {
-		fmt.Fprintf(stdout, "%s %s\n", name, version)
-		return 0
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err == nil && *logLevel != "" {
-		cfg.Log.Level = *logLevel
-		err = cfg.Validate()
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 2
-	}
-	log := NewLogger(cfg.Log, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := Run(ctx, cfg, version, log, nil); err != nil {
-		log.Error("agent failed", "err", err)
-		return 1
-	}
-	return 0
+// Bounds of the shutdown steps other than the retry-queue flush
+// (publish.flush_timeout).
+const (
+	httpStopTimeout  = 5 * time.Second
+	natsDrainTimeout = 5 * time.Second
+)
+
+// App is a configured agent.
+type App struct {
+	cfg     config.Config
+	log     *slog.Logger
+	subject string
+
+	nc             *nats.Conn
+	stopConnecting context.CancelFunc
+	pub            *publish.Publisher
+	col            *collect.Collector
+	ln             net.Listener
+	srv            *http.Server
 }
 
-// NewLogger builds the slog logger of the log block.
-func NewLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// Run runs the agent until ctx is done or a part fails, then shuts down in
-// order: HTTP, collection, retry-queue flush, NATS drain. ready, when not
-// nil, receives the HTTP listen address once the agent serves.
-func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logger, ready chan<- string) error {
-	start := time.Now()
+// New builds every part: it connects to NATS (the agent starts while
+// NATS is down; batches wait in the retry queue) and listens on
+// http.listen. ctx bounds connecting: New returns ctx's error when ctx is
+// done (SIGTERM) before NATS answered, and NATS is not dialled again once
+// it is done. Run starts the work.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	subjects, err := proto.NewSubjects(cfg.NATS.SubjectPrefix)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	a := &App{cfg: cfg, log: log, subject: subjects.Ingest(cfg.Hostname)}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var kick atomic.Pointer[publish.Publisher] // re-send the retry queue as soon as NATS is back
-	nc, err := natsconn.Connect(ctx, cfg.NATS, natsconn.Options{
+	// Connecting stops on ctx or when the shutdown starts (Run).
+	connCtx, stopConnecting := context.WithCancel(ctx)
+	var kick atomic.Pointer[publish.Publisher] // re-send the retry queue as soon as NATS is there
+	nc, err := natsconn.Connect(connCtx, cfg.NATS, natsconn.Options{
 		Name:    "kestrel-agent " + cfg.Hostname,
 		Log:     log,
 		Metrics: natsconn.NewMetrics(reg, "kestrel_agent"),
@@ -99,106 +75,143 @@ func Run(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 		Extra: publish.NATSOptions(),
 	})
 	if err != nil {
-		return err
+		stopConnecting()
+		return nil, err
 	}
-	defer nc.Close()
+	a.nc, a.stopConnecting = nc, stopConnecting
 	if !nc.IsConnected() {
-		log.Warn("nats not reachable yet, will keep trying; batches wait in the retry queue", "urls", cfg.NATS.URLs)
+		log.Info("nats not connected yet, will keep trying; batches wait in the retry queue")
 	}
-
-	pub, err := publish.New(publish.Config{
-		Subject:        subjects.Ingest(cfg.Hostname),
+	a.pub, err = publish.New(publish.Config{
+		Subject:        a.subject,
 		MsgIDPrefix:    publish.NewMsgIDPrefix(cfg.Hostname),
-		Timeout:        cfg.Publish.Timeout.D(),
+		Timeout:        cfg.Publish.Timeout,
 		MaxPayload:     cfg.Publish.MaxPayload,
 		MaxBatches:     cfg.Retry.MaxBatches,
 		MaxBytes:       cfg.Retry.MaxBytes,
-		InitialBackoff: cfg.Retry.InitialBackoff.D(),
-		MaxBackoff:     cfg.Retry.MaxBackoff.D(),
+		InitialBackoff: cfg.Retry.InitialBackoff,
+		MaxBackoff:     cfg.Retry.MaxBackoff,
 	}, nc, publish.NewMetrics(reg), log)
 	if err != nil {
-		return err
+		a.closeNATS()
+		return nil, err
 	}
-	kick.Store(pub)
+	kick.Store(a.pub)
 
-	col := collect.New(cfg.Hostname, cfg.Tags, cfg.Step, collect.NewMetrics(reg), log)
+	a.col = collect.New(cfg.Hostname, cfg.Tags, cfg.Step, collect.NewMetrics(reg), log)
 	ph := push.NewHandler(push.Defaults{Endpoint: cfg.Hostname, Step: int32(cfg.Step)},
-		cfg.HTTP.MaxBodyBytes, pub, push.NewMetrics(reg), log)
+		cfg.HTTP.MaxBodyBytes, a.pub, push.NewMetrics(reg), log)
 	health := func() (bool, string) {
 		if s := nc.Status(); s != nats.CONNECTED {
 			return false, "nats not connected: " + s.String()
 		}
 		return true, ""
 	}
-	srv := &http.Server{
+	a.srv = &http.Server{
 		Handler:           push.NewMux(ph, health, reg),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute,
 		IdleTimeout:       2 * time.Minute,
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return fmt.Errorf("cannot listen on http.listen %s: %w", cfg.HTTP.Listen, err)
+	if a.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		a.pub.Stop(canceled())
+		a.closeNATS()
+		return nil, fmt.Errorf("cannot listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
+	return a, nil
+}
 
+// Addr is the address the HTTP API listens on.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Run serves and collects until ctx is done or a part fails, then shuts
+// down in order: HTTP, collection, retry-queue flush, NATS drain, each
+// step logged with how long it took. It returns the failure, if any.
+func (a *App) Run(ctx context.Context) error {
+	start := time.Now()
 	errc := make(chan error, 1)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
 	colCtx, colCancel := context.WithCancel(context.Background())
+	defer colCancel()
 	var colWG sync.WaitGroup
-	colWG.Go(func() { col.Run(colCtx, pub.Enqueue) })
-
-	log.Info("agent started", "version", version, "hostname", cfg.Hostname, "step", cfg.Step,
-		"http", ln.Addr().String(), "subject", subjects.Ingest(cfg.Hostname), "startup", time.Since(start))
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
+	colWG.Go(func() { a.col.Run(colCtx, a.pub.Enqueue) })
+	a.log.Info("agent started", "hostname", a.cfg.Hostname, "step", a.cfg.Step,
+		"http", a.Addr(), "subject", a.subject, "startup", time.Since(start))
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
+		a.log.Info("shutting down")
 	case runErr = <-errc:
-		log.Error("shutting down after failure", "err", runErr)
+		a.log.Error("shutting down after failure", "err", runErr)
 	}
+	// NATS is not dialled again from here on: a stop while NATS is
+	// unreachable does not wait for it.
+	a.stopConnecting()
 
-	step := time.Now()
-	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	if err := srv.Shutdown(hctx); err != nil {
-		log.Warn("http shutdown incomplete", "err", err)
-		_ = srv.Close()
-	}
-	hcancel()
-	log.Info("http stopped", "took", time.Since(step))
+	sd := run.NewShutdown(a.log, httpStopTimeout+a.cfg.Publish.FlushTimeout+natsDrainTimeout)
+	sd.Step("stop http", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, httpStopTimeout)
+		defer cancel()
+		if err := a.srv.Shutdown(ctx); err != nil {
+			_ = a.srv.Close()
+			return err
+		}
+		return nil
+	})
+	sd.Step("stop collection", func(context.Context) error {
+		colCancel()
+		colWG.Wait()
+		return nil
+	})
+	sd.Step("flush retry queue", a.flush)
+	sd.Step("drain nats", func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, natsDrainTimeout)
+		defer cancel()
+		return a.drain(ctx)
+	})
+	return errors.Join(runErr, sd.Err())
+}
 
-	step = time.Now()
-	colCancel()
-	colWG.Wait()
-	log.Info("collection stopped", "took", time.Since(step))
+// flush publishes the retry queue for up to publish.flush_timeout and
+// drops (and counts) what is left. A dropped batch is logged, not a failed
+// step: the agent stops as configured.
+func (a *App) flush(ctx context.Context) error {
+	flushFor := a.cfg.Publish.FlushTimeout
+	if !a.nc.IsConnected() {
+		flushFor = 0 // nothing can be published: do not wait
+	}
+	ctx, cancel := context.WithTimeout(ctx, flushFor)
+	defer cancel()
+	if batches, points := a.pub.Stop(ctx); batches > 0 {
+		a.log.Warn("retry queue not flushed, dropped", "batches", batches, "points", points)
+	}
+	return nil
+}
 
-	step = time.Now()
-	// NATS is not dialled again once ctx is done: when it is not
-	// connected now, nothing could be flushed, so do not wait for it.
-	flushFor := cfg.Publish.FlushTimeout.D()
-	if !nc.IsConnected() {
-		flushFor = 0
+// drain drains the connection; one that is not connected is closed.
+func (a *App) drain(ctx context.Context) error {
+	err := natsconn.Drain(ctx, a.nc)
+	if errors.Is(err, nats.ErrConnectionReconnecting) {
+		a.log.Info("nats not connected, closed without draining")
+		return nil
 	}
-	fctx, fcancel := context.WithTimeout(context.Background(), flushFor)
-	batches, points := pub.Stop(fctx)
-	fcancel()
-	if batches > 0 {
-		log.Warn("retry queue not flushed, dropped", "batches", batches, "points", points, "took", time.Since(step))
-	} else {
-		log.Info("retry queue flushed", "took", time.Since(step))
-	}
+	return err
+}
 
-	step = time.Now()
-	if err := natsconn.Drain(nc, 5*time.Second); err != nil {
-		log.Warn("nats not drained", "err", err)
-	}
-	log.Info("nats closed", "took", time.Since(step))
-	return runErr
+// closeNATS stops connecting and closes the connection (New failed).
+func (a *App) closeNATS() {
+	a.stopConnecting()
+	a.nc.Close()
+}
+
+// canceled is a done context: Stop the publisher without flushing.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
 }

@@ -2,18 +2,18 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/kestrel-mon/kestrel/lib/confload"
+	"github.com/kestrel-mon/kestrel/lib/logging"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is agent.yaml.
@@ -25,7 +25,7 @@ type Config struct {
 	HTTP     HTTP              `yaml:"http"`
 	Publish  Publish           `yaml:"publish"`
 	Retry    Retry             `yaml:"retry"`
-	Log      Log               `yaml:"log"`
+	Log      logging.Config    `yaml:"log"`
 }
 
 // HTTP is the push/health/metrics listener.
@@ -36,47 +36,18 @@ type HTTP struct {
 
 // Publish tunes JetStream publishing.
 type Publish struct {
-	Timeout      Duration `yaml:"timeout"`
-	MaxPayload   int      `yaml:"max_payload"`
-	FlushTimeout Duration `yaml:"flush_timeout"`
+	Timeout      time.Duration `yaml:"timeout"`
+	MaxPayload   int           `yaml:"max_payload"`
+	FlushTimeout time.Duration `yaml:"flush_timeout"`
 }
 
 // Retry bounds the in-memory queue of unacknowledged batches.
 type Retry struct {
-	MaxBatches     int      `yaml:"max_batches"`
-	MaxBytes       int64    `yaml:"max_bytes"`
-	InitialBackoff Duration `yaml:"initial_backoff"`
-	MaxBackoff     Duration `yaml:"max_backoff"`
+	MaxBatches     int           `yaml:"max_batches"`
+	MaxBytes       int64         `yaml:"max_bytes"`
+	InitialBackoff time.Duration `yaml:"initial_backoff"`
+	MaxBackoff     time.Duration `yaml:"max_backoff"`
 }
-
-// Log selects the slog handler.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("5s").
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return fmt.Errorf("line %d: duration must be a string like \"5s\"", n.Line)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // Defaults.
 const (
@@ -96,56 +67,39 @@ func Default() Config {
 		Step:     DefaultStep,
 		NATS:     natsconn.Default(),
 		HTTP:     HTTP{Listen: DefaultListen, MaxBodyBytes: DefaultMaxBodyBytes},
-		Publish:  Publish{Timeout: Duration(5 * time.Second), FlushTimeout: Duration(10 * time.Second)},
+		Publish:  Publish{Timeout: 5 * time.Second, FlushTimeout: 10 * time.Second},
 		Retry: Retry{
 			MaxBatches:     DefaultMaxBatches,
 			MaxBytes:       DefaultMaxBytes,
-			InitialBackoff: Duration(500 * time.Millisecond),
-			MaxBackoff:     Duration(30 * time.Second),
+			InitialBackoff: 500 * time.Millisecond,
+			MaxBackoff:     30 * time.Second,
 		},
-		Log: Log{Level: "info", Format: "text"},
+		Log: logging.Default(),
 	}
 }
 
 // Load reads path over the defaults and validates the result. An empty
-// path means the defaults alone.
+// path means the defaults alone. Every error names the file and the field;
+// Validate's are all reported at once.
 func Load(path string) (Config, error) {
 	cfg := Default()
 	if path == "" {
 		return cfg, cfg.Validate()
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("cannot read config: %w", err)
+	if err := confload.Load(path, &cfg); err != nil {
+		return Config{}, err
 	}
-	if err := Decode(b, &cfg); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if cfg.Hostname == "" { // hostname: "" means the OS's
+		cfg.Hostname, _ = os.Hostname()
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err := confload.InFile(path, cfg.Validate()); err != nil {
+		return Config{}, err
 	}
 	return cfg, nil
 }
 
-// Decode decodes YAML strictly (unknown keys are errors) into cfg, which
-// holds the defaults. Fields absent from the YAML keep their defaults; an
-// empty hostname falls back to the OS hostname.
-func Decode(b []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	if cfg.Hostname == "" {
-		cfg.Hostname, _ = os.Hostname()
-	}
-	if cfg.NATS.SubjectPrefix == "" {
-		cfg.NATS.SubjectPrefix = proto.DefaultPrefix
-	}
-	return nil
-}
-
-// Validate checks every field; the error names the field.
+// Validate checks every field and returns one error per bad field (joined),
+// each starting with the field's name.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -156,10 +110,16 @@ func (c *Config) Validate() error {
 		bad("hostname", "is empty and the OS hostname is unknown")
 	case len(c.Hostname) > proto.MaxEndpointLen:
 		bad("hostname", "longer than %d bytes", proto.MaxEndpointLen)
+	case hasControl(c.Hostname):
+		// The transfer would reject every point of this agent.
+		bad("hostname", "%q holds a control character", c.Hostname)
 	}
 	for k, v := range c.Tags {
-		if k == "" || strings.ContainsAny(k, "=, ") || strings.ContainsAny(v, ", ") {
+		switch {
+		case k == "" || strings.ContainsAny(k, "=, ") || strings.ContainsAny(v, ", "):
 			bad("tags", "%q=%q: a key must be non-empty without '=', ',' or spaces; a value without ',' or spaces", k, v)
+		case hasControl(k) || hasControl(v):
+			bad("tags", "%q=%q holds a control character", k, v)
 		}
 	}
 	if len(c.Tags) > proto.MaxTags {
@@ -198,18 +158,15 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxBackoff < c.Retry.InitialBackoff {
 		bad("retry.max_backoff", "must be >= retry.initial_backoff")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
+
+// hasControl reports whether s holds a control character (C0, DEL or C1,
+// as proto rejects them in endpoints and tags).
+func hasControl(s string) bool { return strings.ContainsFunc(s, unicode.IsControl) }
 
 // MinMaxPayload is the smallest publish.max_payload accepted: room for a
 // batch of a few maximal points plus headers.

@@ -17,9 +17,9 @@ func TestDefaults(t *testing.T) {
 	host, _ := os.Hostname()
 	if c.Hostname != host || c.Step != 60 || c.HTTP.Listen != "127.0.0.1:1988" ||
 		c.NATS.URLs[0] != "nats://127.0.0.1:4222" || c.NATS.SubjectPrefix != "kestrel" ||
-		c.Publish.Timeout.D() != 5*time.Second || c.Publish.MaxPayload != 0 ||
+		c.Publish.Timeout != 5*time.Second || c.Publish.MaxPayload != 0 ||
 		c.Retry.MaxBatches != 1000 || c.Retry.MaxBytes != 64<<20 ||
-		c.Retry.InitialBackoff.D() != 500*time.Millisecond || c.Retry.MaxBackoff.D() != 30*time.Second ||
+		c.Retry.InitialBackoff != 500*time.Millisecond || c.Retry.MaxBackoff != 30*time.Second ||
 		c.Log.Level != "info" || c.Log.Format != "text" || c.HTTP.MaxBodyBytes != 8<<20 {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
@@ -57,7 +57,7 @@ retry: {max_batches: 5, initial_backoff: 10ms, max_backoff: 1s}
 	}
 	if c.Hostname != "web01" || c.Step != 30 || len(c.NATS.URLs) != 2 || c.NATS.Token != "s3cret" ||
 		c.Tags["dc"] != "eu1" || c.Retry.MaxBatches != 5 || c.Retry.MaxBytes != DefaultMaxBytes ||
-		c.Retry.InitialBackoff.D() != 10*time.Millisecond {
+		c.Retry.InitialBackoff != 10*time.Millisecond {
 		t.Fatalf("bad values: %+v", c)
 	}
 }
@@ -71,8 +71,9 @@ func TestBadFiles(t *testing.T) {
 		{"bad step", "step: 0\n", "step:"},
 		{"huge step", "step: 100000\n", "step:"},
 		{"step type", "step: abc\n", "cannot unmarshal"},
-		{"bad duration", "publish:\n  timeout: 5\n", "missing unit"},
-		{"duration not string", "publish:\n  timeout: [1]\n", "duration must be a string"},
+		{"bad duration", "publish:\n  timeout: 5\n", "line 2: publish.timeout: cannot unmarshal !!int `5` into time.Duration"},
+		{"duration not string", "publish:\n  timeout: [1]\n", "publish.timeout: cannot unmarshal !!seq into time.Duration"},
+		{"duration typo", "retry:\n  max_backoff: 30 s\n", "retry.max_backoff"},
 		{"zero timeout", "publish:\n  timeout: 0s\n", "publish.timeout"},
 		{"no urls", "nats:\n  urls: []\n", "nats.urls"},
 		{"empty url", "nats:\n  urls: [\"\"]\n", "nats.urls[0]"},
@@ -89,6 +90,12 @@ func TestBadFiles(t *testing.T) {
 		{"bad format", "log:\n  format: xml\n", "log.format"},
 		{"bad tag", "tags: {\"a,b\": c}\n", "tags:"},
 		{"bad tag value", "tags: {a: \"b c\"}\n", "tags:"},
+		{"control in hostname", "hostname: \"web\\x0001\"\n", `hostname: "web\x0001" holds a control character`},
+		{"newline in hostname", "hostname: \"web\\n01\"\n", "hostname:"},
+		{"C1 in hostname", "hostname: \"web\\u008501\"\n", "hostname:"},
+		{"control in tag value", "tags: {dc: \"eu\\t1\"}\n", `tags: "dc"="eu\t1" holds a control character`},
+		{"control in tag key", "tags: {\"d\\x7fc\": eu1}\n", "tags:"},
+		{"malformed nats url", "nats:\n  urls: [\"htp:/bad url\"]\n", `nats.urls[0]: "htp:/bad url" is not a NATS URL`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,6 +111,24 @@ func TestBadFiles(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Validate reports every bad field at once, each with the file.
+func TestAllErrorsAtOnce(t *testing.T) {
+	p := write(t, "step: 0\nhttp: {listen: nope}\nlog: {level: loud}\nnats: {urls: [\"htp:/bad url\"]}\n")
+	_, err := Load(p)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 errors, got %q", err)
+	}
+	for i, field := range []string{"step:", "nats.urls[0]:", "http.listen:", "log.level:"} {
+		if !strings.HasPrefix(lines[i], p+": "+field) {
+			t.Errorf("error %d = %q, want it to start with the file and %s", i, lines[i], field)
+		}
 	}
 }
 
