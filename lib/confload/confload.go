@@ -64,22 +64,24 @@ func Decode(file string, b []byte, v any) error {
 	return errors.Join(errs...)
 }
 
-// InFile prefixes every error joined in err (as Validate returns them)
-// with file; nil stays nil.
+// InFile prefixes every error joined in err (as Validate returns them,
+// also joins of joins) with file; nil stays nil.
 func InFile(file string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	out := make([]error, 0, len(errs))
-	for _, e := range errs {
+	var out []error
+	var flatten func(error)
+	flatten = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				flatten(e)
+			}
+			return
+		}
 		out = append(out, fmt.Errorf("%s: %w", file, e))
 	}
+	flatten(err)
 	return errors.Join(out...)
 }
 

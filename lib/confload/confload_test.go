@@ -109,4 +109,9 @@ func TestInFile(t *testing.T) {
 	if got := InFile("x.yaml", a).Error(); got != "x.yaml: http.listen: bad" {
 		t.Fatal(got)
 	}
+	c := errors.New("log.level: loud")
+	nested := InFile("x.yaml", errors.Join(errors.Join(a, b), c))
+	if got, want := nested.Error(), "x.yaml: http.listen: bad\nx.yaml: keep: too small\nx.yaml: log.level: loud"; got != want {
+		t.Fatalf("nested joins: %q, want %q", got, want)
+	}
 }
