@@ -12,6 +12,8 @@
 //	                   │ timeout: the judge is slow — in-flight limit halved (down to 1), backoff —
 //	                   │          it stays in the ring (membership: out only after unresponsive_after)
 //	                   │ failure: backoff, re-locate every point on the current ring, queue again
+//	                   │ MOVED / POINTS: what was judged is done; moved and transient points re-located;
+//	                   │          a permanent failure waits one retry_backoff, dead-lettered after N
 //	membership ──ring changed──▶ loop: points queued for a departed judge re-located
 //	           ──warm-up──────▶ loop: routes on an empty ring (every point parked) until Ready
 //
@@ -27,6 +29,11 @@
 // third of the consumer's ack_wait), so they are never redelivered while
 // this transfer lives, and are redelivered to another transfer one
 // ack_wait after it dies.
+//
+// Files by concern: engine.go (types, New, Run), fetch.go, ingest.go
+// (decode, validate), route.go (ring, per-judge queues, pump),
+// requests.go (requests and their replies), failed.go (per-point failures,
+// dead letters), acks.go (acks, progress marks, pools), shutdown.go.
 //
 // The loop is single-threaded, so none of its state needs a lock; the ring
 // is an immutable snapshot read without locks.

@@ -38,9 +38,10 @@ func (e *Engine) complete(b *batch, now time.Time) {
 	js.inflight--
 	e.inflight--
 	js.pending -= len(b.refs)
-	result, retry := classify(b.err)
-	e.met.RequestDuration[result].Observe(b.dur.Seconds())
-	if b.err == nil {
+	out, refused, pf := outcomeOf(b.err)
+	e.met.RequestDuration[out.String()].Observe(b.dur.Seconds())
+	switch out {
+	case outOK:
 		js.failures = 0
 		js.holdUntil = time.Time{}
 		e.mem.RequestOK(js.node)
@@ -52,13 +53,11 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		e.freeBatch(b)
 		e.forget(js)
 		return
-	}
 	// A partial reply acknowledges what was judged, also while stopping.
-	if refused, ok := movedOf(b.err); ok {
+	case outMoved:
 		e.movedReply(b, refused, now)
 		return
-	}
-	if pf, ok := pointsOf(b.err); ok {
+	case outPartial:
 		e.pointsReply(b, pf, now)
 		return
 	}
@@ -68,21 +67,21 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		e.freeBatch(b)
 		return
 	}
-	e.met.JudgeRetries.WithLabelValues(retry).Inc()
-	if n, ok := e.rl.Allow("retry:" + retry); ok {
-		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", retry, "points", len(b.refs), "err", b.err, "suppressed", n)
+	e.met.JudgeRetries.WithLabelValues(out.String()).Inc()
+	if n, ok := e.rl.Allow("retry:" + out.String()); ok {
+		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", out.String(), "points", len(b.refs), "err", b.err, "suppressed", n)
 	}
-	switch retry {
-	case metrics.RetryNoResponders:
+	switch out {
+	case outNoResponders:
 		e.mem.NoResponders(js.node, now)
-	case metrics.RetryTimeout:
+	case outTimeout:
 		// A judge that times out but heartbeats is slow, not gone: fewer
 		// requests in flight and backoff; the membership takes it out
 		// only when no request succeeded for unresponsive_after.
 		e.slowDown(js)
 		e.mem.RequestTimeout(js.node, now)
 	}
-	if retry != metrics.RetryNoResponders {
+	if out != outNoResponders {
 		js.failures++
 		js.holdUntil = now.Add(e.backoff(js.failures))
 	}
@@ -174,27 +173,49 @@ func (e *Engine) speedUp(js *judge) {
 	}
 }
 
-func classify(err error) (result, retry string) {
+// outcome is how a judge request ended.
+type outcome uint8
+
+const (
+	outOK           outcome = iota
+	outMoved                // MOVED: some points are not served there
+	outPartial              // POINTS: some points were not judged
+	outNoResponders         // nobody subscribed to the judge's subject
+	outTimeout
+	outErrorReply // -ERR for the whole request
+	outBadReply   // a reply that does not decode
+	outRequestError
+)
+
+// String returns the outcome's metric label (result and retry reason).
+func (o outcome) String() string {
+	return [...]string{metrics.ResultOK, metrics.ResultMoved, metrics.ResultPartial, metrics.ResultNoResp, metrics.ResultTimeout,
+		metrics.ResultError, metrics.ResultBadReply, metrics.ResultReqError}[o]
+}
+
+// outcomeOf classifies a request's error, with a MOVED reply's bitmap or a
+// POINTS reply's failures.
+func outcomeOf(err error) (outcome, []byte, *proto.PointFailures) {
 	if err == nil {
-		return metrics.ResultOK, ""
+		return outOK, nil, nil
 	}
-	if _, ok := movedOf(err); ok {
-		return metrics.ResultMoved, metrics.RetryMoved
+	if refused, ok := movedOf(err); ok {
+		return outMoved, refused, nil
 	}
-	if _, ok := pointsOf(err); ok {
-		return metrics.ResultPartial, metrics.RetryPartial
+	if pf, ok := pointsOf(err); ok {
+		return outPartial, nil, pf
 	}
 	var je *proto.JudgeError
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return metrics.ResultNoResp, metrics.RetryNoResponders
+		return outNoResponders, nil, nil
 	case errors.Is(err, nats.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return metrics.ResultTimeout, metrics.RetryTimeout
+		return outTimeout, nil, nil
 	case errors.As(err, &je):
-		return metrics.ResultError, metrics.RetryErrorReply
+		return outErrorReply, nil, nil
 	case errors.Is(err, proto.ErrJudgeReply):
-		return metrics.ResultBadReply, metrics.RetryBadReply
+		return outBadReply, nil, nil
 	default:
-		return metrics.ResultReqError, metrics.RetryRequestError
+		return outRequestError, nil, nil
 	}
 }
