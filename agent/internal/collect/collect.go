@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/ratelog"
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shirou/gopsutil/v4/cpu"
@@ -75,7 +75,7 @@ func New(hostname string, tags map[string]string, step int, m *Metrics, log *slo
 
 func (c *Collector) fail(source string, err error) {
 	c.m.Errors.WithLabelValues(source).Inc()
-	if ok, suppressed := c.rl.Allow(source); ok {
+	if suppressed, ok := c.rl.Allow(source); ok {
 		c.log.Warn("collect failed", "collector", source, "err", err, "suppressed", suppressed)
 	}
 }

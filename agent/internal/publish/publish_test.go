@@ -12,6 +12,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,17 +81,6 @@ func points(n int, metric string, ts int64) []proto.Point {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func stream(srv *natstest.Server) {
 	srv.CreateStream(subjects.Stream(), subjects.IngestAll())
 }
@@ -129,7 +119,7 @@ func TestPublishLandsInStream(t *testing.T) {
 	f := setup(t, srv, nil)
 	f.pub.Enqueue(points(50, "cpu.idle", 1_700_000_040))
 	f.pub.Enqueue(points(3, "mem.memfree", 1_700_000_100))
-	waitFor(t, "batches published", func() bool { return testutil.ToFloat64(f.m.BatchesPublished) == 2 })
+	wait.For(t, "batches published", 20*time.Second, func() bool { return testutil.ToFloat64(f.m.BatchesPublished) == 2 })
 	pts, ids := decodeAll(t, srv)
 	if len(ids) != 2 || len(pts) != 53 {
 		t.Fatalf("got %d messages with %d points, want 2 and 53", len(ids), len(pts))
@@ -162,7 +152,7 @@ func TestSplitUnderSmallMaxPayload(t *testing.T) {
 			srv := natstest.StartWith(t, opts...)
 			stream(srv)
 			f := setup(t, srv, func(c *Config) { c.MaxPayload = tc.config })
-			waitFor(t, "connected", f.nc.IsConnected)
+			wait.For(t, "connected", 20*time.Second, f.nc.IsConnected)
 			limit := int(f.nc.MaxPayload())
 			if tc.config > 0 {
 				limit = tc.config
@@ -172,7 +162,7 @@ func TestSplitUnderSmallMaxPayload(t *testing.T) {
 			}
 			const n = 2000
 			f.pub.Enqueue(points(n, "some.metric", 1_700_000_040))
-			waitFor(t, "all points published", func() bool { return testutil.ToFloat64(f.m.PointsPublished) == n })
+			wait.For(t, "all points published", 20*time.Second, func() bool { return testutil.ToFloat64(f.m.PointsPublished) == n })
 			msgs := srv.Messages(subjects.Stream())
 			if len(msgs) < 2 {
 				t.Fatalf("got %d messages, want a split", len(msgs))
@@ -216,11 +206,11 @@ func assertMetrics(t *testing.T, srv *natstest.Server, want ...string) {
 func TestRetryUntilStreamExists(t *testing.T) {
 	srv := natstest.Start(t)
 	f := setup(t, srv, nil)
-	waitFor(t, "connected", f.nc.IsConnected)
+	wait.For(t, "connected", 20*time.Second, f.nc.IsConnected)
 	for i := range 3 {
 		f.pub.Enqueue(points(1, "m"+strconv.Itoa(i), int64(60*(i+1))))
 	}
-	waitFor(t, "no responders counted", func() bool {
+	wait.For(t, "no responders counted", 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.PublishErrors.WithLabelValues(KindNoResponders)) >= 2
 	})
 	if n, _ := f.pub.Depth(); n != 3 || testutil.ToFloat64(f.m.QueueBatches) != 3 || testutil.ToFloat64(f.m.QueueBytes) <= 0 {
@@ -231,7 +221,7 @@ func TestRetryUntilStreamExists(t *testing.T) {
 		t.Fatalf("push while retrying: %v", err)
 	}
 	stream(srv)
-	waitFor(t, "queue drained", f.empty)
+	wait.For(t, "queue drained", 20*time.Second, f.empty)
 	assertMetrics(t, srv, "m0", "m1", "m2", "pushed")
 	if testutil.ToFloat64(f.m.Retries) == 0 {
 		t.Fatal("retries not counted")
@@ -243,27 +233,27 @@ func TestRetryAfterServerRestart(t *testing.T) {
 	stream(srv)
 	f := setup(t, srv, nil)
 	f.pub.Enqueue(points(1, "before", 60))
-	waitFor(t, "first batch", func() bool { return testutil.ToFloat64(f.m.BatchesPublished) == 1 })
+	wait.For(t, "first batch", 20*time.Second, func() bool { return testutil.ToFloat64(f.m.BatchesPublished) == 1 })
 	srv.Shutdown()
-	waitFor(t, "disconnect seen", func() bool { return !f.nc.IsConnected() })
+	wait.For(t, "disconnect seen", 20*time.Second, func() bool { return !f.nc.IsConnected() })
 	for i := range 3 {
 		f.pub.Enqueue(points(2, "down"+strconv.Itoa(i), int64(120+60*i)))
 	}
-	waitFor(t, "disconnected errors", func() bool {
+	wait.For(t, "disconnected errors", 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.PublishErrors.WithLabelValues(KindDisconnected)) >= 1
 	})
 	if n, _ := f.pub.Depth(); n != 3 {
 		t.Fatalf("queue depth %d, want 3", n)
 	}
 	srv.Restart()
-	waitFor(t, "queue drained", f.empty)
+	wait.For(t, "queue drained", 20*time.Second, f.empty)
 	assertMetrics(t, srv, "before", "down0", "down0", "down1", "down1", "down2", "down2")
 }
 
 func TestQueueFullDropsOldest(t *testing.T) {
 	srv := natstest.Start(t)
 	f := setup(t, srv, func(c *Config) { c.MaxBatches = 3 })
-	waitFor(t, "connected", f.nc.IsConnected)
+	wait.For(t, "connected", 20*time.Second, f.nc.IsConnected)
 	for i := range 5 {
 		f.pub.Enqueue(points(2, "m"+strconv.Itoa(i), int64(60*(i+1))))
 	}
@@ -285,7 +275,7 @@ func TestQueueFullDropsOldest(t *testing.T) {
 		t.Fatalf("push evicted data: dropped = %v", got)
 	}
 	stream(srv)
-	waitFor(t, "queue drained", f.empty)
+	wait.For(t, "queue drained", 20*time.Second, f.empty)
 	pts, _ := decodeAll(t, srv)
 	if len(pts) != 6 || pts[5].Metric != "m4" {
 		t.Fatalf("delivered %d points, last %v", len(pts), pts)
@@ -311,7 +301,7 @@ func TestPushAcked(t *testing.T) {
 func TestStopDropsWhatIsLeft(t *testing.T) {
 	srv := natstest.Start(t)
 	f := setup(t, srv, nil)
-	waitFor(t, "connected", f.nc.IsConnected)
+	wait.For(t, "connected", 20*time.Second, f.nc.IsConnected)
 	f.pub.Enqueue(points(4, "m", 60))
 	f.pub.Enqueue(points(3, "m", 120))
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -335,7 +325,7 @@ func TestRepublishIsDeduplicated(t *testing.T) {
 	stream(srv)
 	f := setup(t, srv, nil)
 	f.pub.Enqueue(points(2, "once", 60))
-	waitFor(t, "published", f.empty)
+	wait.For(t, "published", 20*time.Second, f.empty)
 	_, ids := decodeAll(t, srv)
 	b := &batch{id: ids[0], data: srv.Messages(subjects.Stream())[0].Data}
 	if err := f.pub.publish(context.Background(), b); err != nil {
@@ -401,7 +391,7 @@ func TestStreamFullIsRetried(t *testing.T) {
 	f := setup(t, srv, nil)
 	f.pub.Enqueue(points(1, "first", 60))
 	f.pub.Enqueue(points(1, "second", 120))
-	waitFor(t, "rejection counted", func() bool {
+	wait.For(t, "rejection counted", 20*time.Second, func() bool {
 		return testutil.ToFloat64(f.m.PublishErrors.WithLabelValues(KindRejected)) >= 1
 	})
 	if n, _ := f.pub.Depth(); n != 1 {
@@ -410,6 +400,6 @@ func TestStreamFullIsRetried(t *testing.T) {
 	if err := st.Purge(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "queue drained", f.empty)
+	wait.For(t, "queue drained", 20*time.Second, f.empty)
 	assertMetrics(t, srv, "second")
 }

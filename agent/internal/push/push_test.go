@@ -12,13 +12,14 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/agent/internal/publish"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,26 +37,7 @@ type fixture struct {
 	pm   *publish.Metrics
 	m    *Metrics
 	http *httptest.Server
-	logs *syncBuffer // the handler's log
-}
-
-// syncBuffer is a bytes.Buffer safe for the handler's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *syncbuf.Buffer // the handler's log
 }
 
 func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
@@ -86,7 +68,7 @@ func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
 		pub.Stop(ctx)
 	})
 	m := NewMetrics(reg)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := NewHandler(Defaults{Endpoint: "agent01", Step: 60}, 1<<16, pub, m, slog.New(slog.NewTextHandler(logs, nil)))
 	h.Now = func() time.Time { return time.Unix(now, 0) }
 	health := func() (bool, string) {
@@ -421,7 +403,7 @@ func TestPushAbandonedWhileWaiting(t *testing.T) {
 	if err := <-errc; err == nil {
 		t.Fatal("the request was not abandoned")
 	}
-	waitFor(t, "the request counted", func() bool { return requestsCounted(f.m) > 0 })
+	wait.For(t, "the request counted", 10*time.Second, func() bool { return requestsCounted(f.m) > 0 })
 	if n := testutil.ToFloat64(f.m.Requests.WithLabelValues("499", "")); n != 1 {
 		t.Errorf("push_requests_total{code=499} = %v, want 1", n)
 	}
@@ -437,7 +419,7 @@ func TestPushAbandonedWhileWaiting(t *testing.T) {
 	}
 	// The point was queued: once the stream exists it is published.
 	f.srv.CreateStream(subjects.Stream(), subjects.IngestAll())
-	waitFor(t, "the abandoned point in the stream", func() bool {
+	wait.For(t, "the abandoned point in the stream", 10*time.Second, func() bool {
 		pts := f.streamPoints(t)
 		return len(pts) == 1 && pts[0].Metric == "gone"
 	})
@@ -457,7 +439,7 @@ func TestPushAbandonedWhileSendingBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	waitFor(t, "the request counted", func() bool { return requestsCounted(f.m) > 0 })
+	wait.For(t, "the request counted", 10*time.Second, func() bool { return requestsCounted(f.m) > 0 })
 	if n := testutil.ToFloat64(f.m.Requests.WithLabelValues("499", "")); n != 1 {
 		t.Errorf("push_requests_total{code=499} = %v, want 1", n)
 	}
@@ -480,15 +462,4 @@ func requestsCounted(m *Metrics) float64 {
 		sum += testutil.ToFloat64(m.Requests.WithLabelValues("400", r.String()))
 	}
 	return sum
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
