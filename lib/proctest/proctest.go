@@ -8,34 +8,20 @@ package proctest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
-	"sync"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 )
 
-// Buffer is a bytes.Buffer safe for concurrent writers and readers: a
-// child's output, or a test logger's sink.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write appends p.
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String returns everything written so far.
-func (b *Buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// Buffer is the child's output: safe to read while the child writes it.
+type Buffer = syncbuf.Buffer
 
 // Proc is a running child process.
 type Proc struct {
@@ -87,6 +73,41 @@ func (p *Proc) Wait(timeout time.Duration) (exited bool, err error) {
 	case <-time.After(timeout):
 		return false, nil
 	}
+}
+
+// Stop sends SIGTERM and fails the test unless the process exits cleanly
+// (code 0) within d.
+func (p *Proc) Stop(t testing.TB, d time.Duration) {
+	t.Helper()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	exited, err := p.Wait(d)
+	if !exited {
+		t.Fatalf("still running %v after SIGTERM", d)
+	}
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// LogLines returns the child's JSON log lines (log.format json) whose msg
+// starts with prefix ("" for all), oldest first; a line still being
+// written is left out.
+func (p *Proc) LogLines(prefix string) []map[string]any {
+	var out []map[string]any
+	for l := range strings.Lines(p.Output.String()) {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		if msg, _ := m["msg"].(string); strings.HasPrefix(msg, prefix) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Run runs name with args to completion and returns its exit code,
