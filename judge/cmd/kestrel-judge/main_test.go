@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 )
 
 // TestBinary builds the real binary the way the Makefile does (version

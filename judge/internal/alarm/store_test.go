@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 )
 
 func TestLoadManyPipelined(t *testing.T) {

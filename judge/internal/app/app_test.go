@@ -16,7 +16,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 )

@@ -12,8 +12,8 @@ import (
 
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
 	"github.com/kestrel-mon/kestrel/lib/ringparams"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"

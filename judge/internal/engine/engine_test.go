@@ -11,8 +11,8 @@ import (
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"

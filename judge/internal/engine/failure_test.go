@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

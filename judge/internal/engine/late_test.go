@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/redis/go-redis/v9"
 )

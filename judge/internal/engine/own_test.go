@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
-	"github.com/kestrel-mon/kestrel/judge/internal/redistest"
 	"github.com/kestrel-mon/kestrel/lib/ring"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

@@ -1,9 +1,9 @@
 // Package redistest starts a real redis-server for tests on a random free
-// port with a throw-away directory.
+// port with a throw-away directory; it can be stopped and started again on
+// the same port (Redis down and back).
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -26,7 +27,7 @@ type Server struct {
 	dir  string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncbuf.Buffer // the server's output, read while it runs
 }
 
 // Binary returns the redis-server path or fails the test with how to
@@ -73,7 +74,7 @@ func (s *Server) Start() {
 		return
 	}
 	bin := Binary(s.t)
-	s.out = &bytes.Buffer{}
+	s.out = &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
 	cmd.Stdout, cmd.Stderr = s.out, s.out
