@@ -49,12 +49,18 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	builds := []struct{ module, name string }{
-		{"agent", "kestrel-agent"}, {"transfer", "kestrel-transfer"}, {"judge", "kestrel-judge"},
-		{"deploy", "kestrel-nats"}, {"deploy", "kestrel-run"},
+	builds := []struct {
+		module, name string
+		flags        []string
+	}{
+		{"agent", "kestrel-agent", nil}, {"transfer", "kestrel-transfer", nil}, {"judge", "kestrel-judge", nil},
+		{"deploy", "kestrel-nats", nil}, {"deploy", "kestrel-run", nil},
+		// The rollout tests run many updaters as processes: race-check them.
+		{"ops-meta", "ops-meta", nil}, {"ops-updater", "ops-updater", []string{"-race"}},
 	}
 	for _, b := range builds {
-		cmd := exec.Command("go", "build", "-C", filepath.Join("..", "..", b.module), "-o", filepath.Join(dir, b.name), "./cmd/"+b.name)
+		args := append([]string{"build", "-C", filepath.Join("..", "..", b.module)}, b.flags...)
+		cmd := exec.Command("go", append(args, "-o", filepath.Join(dir, b.name), "./cmd/"+b.name)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "cannot build %s: %v\n", b.name, err)

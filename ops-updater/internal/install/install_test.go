@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/unpack"
 	"github.com/kestrel-mon/kestrel/proto"
 )

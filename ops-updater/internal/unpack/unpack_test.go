@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
 )
 
 type E = fakeagent.Entry

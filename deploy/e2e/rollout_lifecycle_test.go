@@ -1,4 +1,6 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
 	"encoding/json"
@@ -10,44 +12,44 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/updater"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 var listenRe = regexp.MustCompile(`msg="http listening" addr=(\S+)`)
 
-func (p *proc) statusURL(t *testing.T) string {
+func (p *updaterProc) statusURL(t *testing.T) string {
 	var addr string
-	waitFor(t, 10*time.Second, "updater http address in its log", func() (bool, string) {
-		m := listenRe.FindStringSubmatch(p.log.String())
+	wait.Until(t, "updater http address in its log", 10*time.Second, state(func() (bool, string) {
+		m := listenRe.FindStringSubmatch(p.log())
 		if m == nil {
 			return false, ""
 		}
 		addr = m[1]
 		return true, ""
-	})
+	}))
 	return "http://" + addr
 }
 
-// TestLifecycle: fresh install, upgrade, rollback by changing the desired
+// TestUpdaterLifecycle: fresh install, upgrade, rollback by changing the desired
 // version, stop, start — one ops-updater process against a real ops-meta.
-func TestLifecycle(t *testing.T) {
+func TestUpdaterLifecycle(t *testing.T) {
 	hurl := healthServer(t)
 	m := startMeta(t, metaOpts{Version: "1.0.0", HealthURL: hurl, FleetToken: fleetToken})
 	m.publish("1.0.0", agentPkg("1.0.0", false))
 	m.publish("1.1.0", agentPkg("1.1.0", false))
-	p := startUpdaterProc(t, m, updOpts{Hostname: "life-1", RequireSignature: true, FleetToken: fleetToken}, "")
+	p := startUpdater(t, m, updOpts{Hostname: "life-1", RequireSignature: true, FleetToken: fleetToken}, "")
 
 	step := func(what, v string) {
 		t.Helper()
-		waitFor(t, 60*time.Second, what, func() (bool, string) {
+		wait.Until(t, what, 60*time.Second, state(func() (bool, string) {
 			ok, s := whole(p.root, v)
 			if !ok {
 				return false, s
 			}
 			a, _ := m.host("life-1")
 			return a.Version == v && a.Status == "started" && a.Error == "" && a.Pending == "", s + " ops-meta sees " + a.Version + " " + a.Status
-		})
+		}))
 	}
 	step("fresh install of 1.0.0", "1.0.0")
 	pid1 := fakeagent.Pid(filepath.Join(p.root, agentName, "1.0.0"))
@@ -63,7 +65,7 @@ func TestLifecycle(t *testing.T) {
 	if pid := fakeagent.Pid(filepath.Join(p.root, agentName, "1.0.0")); pid == pid1 || pid == 0 {
 		t.Fatalf("1.0.0 not restarted: pid %d (was %d)", pid, pid1)
 	}
-	if !strings.Contains(p.log.String(), "reusing installed version") {
+	if !strings.Contains(p.log(), "reusing installed version") {
 		t.Fatal("rollback downloaded the kept version again")
 	}
 
@@ -74,7 +76,18 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("/health: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	var st updater.Status
+	var st struct { // ops-updater's /status, the fields checked here
+		Hostname      string `json:"hostname"`
+		LastHeartbeat struct {
+			OK bool `json:"ok"`
+		} `json:"last_heartbeat"`
+		Agents []struct {
+			Version   string            `json:"version"`
+			Status    string            `json:"status"`
+			Previous  string            `json:"previous"`
+			Installed []json.RawMessage `json:"installed"`
+		} `json:"agents"`
+	}
 	resp, err = http.Get(base + "/status")
 	if err != nil {
 		t.Fatal(err)
@@ -100,11 +113,11 @@ func TestLifecycle(t *testing.T) {
 
 	// cmd stop, then start again.
 	m.reload(metaOpts{Version: "1.0.0", Cmd: "stop", HealthURL: hurl, FleetToken: fleetToken})
-	waitFor(t, 30*time.Second, "agent stopped", func() (bool, string) {
+	wait.Until(t, "agent stopped", 30*time.Second, state(func() (bool, string) {
 		a, running := onDisk(p.root)
 		h, _ := m.host("life-1")
 		return a == "1.0.0" && len(running) == 0 && h.Status == "stopped", h.Status
-	})
+	}))
 	m.reload(metaOpts{Version: "1.0.0", HealthURL: hurl, FleetToken: fleetToken})
 	step("started again", "1.0.0")
 
@@ -118,15 +131,15 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestFleetTokenRequired: a wrong fleet token is refused by ops-meta and
+// TestUpdaterFleetTokenRequired: a wrong fleet token is refused by ops-meta and
 // the updater reports the failed heartbeat, changing nothing.
-func TestFleetTokenRequired(t *testing.T) {
+func TestUpdaterFleetTokenRequired(t *testing.T) {
 	m := startMeta(t, metaOpts{Version: "1.0.0", FleetToken: fleetToken})
 	m.publish("1.0.0", agentPkg("1.0.0", false))
-	p := startUpdaterProc(t, m, updOpts{Hostname: "tok-1", FleetToken: "wrong-token-0123456789"}, "")
-	waitFor(t, 20*time.Second, "heartbeat failure in the log", func() (bool, string) {
-		return strings.Contains(p.log.String(), "403"), ""
-	})
+	p := startUpdater(t, m, updOpts{Hostname: "tok-1", FleetToken: "wrong-token-0123456789"}, "")
+	wait.Until(t, "heartbeat failure in the log", 20*time.Second, state(func() (bool, string) {
+		return strings.Contains(p.log(), "403"), ""
+	}))
 	if a, _ := onDisk(p.root); a != "" {
 		t.Fatalf("installed %q without a valid token", a)
 	}

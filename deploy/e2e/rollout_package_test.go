@@ -1,21 +1,23 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
+	"archive/tar"
 	"bufio"
-	"crypto/ed25519"
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/unpack"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 func runControl(t *testing.T, dir, arg string) (string, error) {
@@ -42,8 +44,8 @@ func agentDir(t *testing.T, broken bool) string {
 	return dir
 }
 
-// TestControlScript drives agent/package/control with a real process.
-func TestControlScript(t *testing.T) {
+// TestAgentControlScript drives agent/package/control with a real process.
+func TestAgentControlScript(t *testing.T) {
 	dir := agentDir(t, false)
 	if out, _ := runControl(t, dir, "status"); out != "stopped" {
 		t.Fatalf("status before start: %q", out)
@@ -82,7 +84,7 @@ func TestControlScript(t *testing.T) {
 	if out, err := runControl(t, dir, "stop"); err != nil || !strings.Contains(out, "stopped") {
 		t.Fatalf("stop: %q %v", out, err)
 	}
-	waitFor(t, 5*time.Second, "agent gone", func() (bool, string) { return syscall.Kill(pid, 0) != nil, "" })
+	wait.Until(t, "agent gone", 5*time.Second, state(func() (bool, string) { return syscall.Kill(pid, 0) != nil, "" }))
 	if out, _ := runControl(t, dir, "status"); out != "stopped" {
 		t.Fatalf("status after stop: %q", out)
 	}
@@ -110,12 +112,42 @@ func TestControlScript(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strconv.Itoa(i) }
+// tarEntries lists the regular files of a tar.gz ("./" stripped) with
+// their modes.
+func tarEntries(t *testing.T, path string) (names []string, modes map[string]os.FileMode) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes = map[string]os.FileMode{}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names, modes
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		names = append(names, name)
+		modes[name] = h.FileInfo().Mode()
+	}
+}
 
-// TestPackageBuild runs agent/package/build.sh, checks the tarball and its
+// TestAgentPackageBuild runs agent/package/build.sh, checks the tarball and its
 // sidecars, signs it, and installs it with an updater from a real ops-meta.
-func TestPackageBuild(t *testing.T) {
-	script, _ := filepath.Abs("../../../agent/package/build.sh")
+func TestAgentPackageBuild(t *testing.T) {
+	script, _ := filepath.Abs("../../agent/package/build.sh")
 	bindir := t.TempDir()
 	os.WriteFile(filepath.Join(bindir, "kestrel-agent"), []byte(fakeagent.Program), 0o755)
 	dist := filepath.Join(t.TempDir(), "dist")
@@ -150,24 +182,15 @@ func TestPackageBuild(t *testing.T) {
 			t.Fatalf("%s -c: %v %s", tool, err, out)
 		}
 	}
-	// Contents: control, binary, config at the root, unpackable safely.
-	f, _ := os.Open(filepath.Join(dist, "kestrel-agent-1a617f5-dirty.tar.gz"))
-	dst := t.TempDir()
-	if err := unpack.Unpack(f, dst, unpack.Limits{MaxBytes: 1 << 30, MaxFiles: 100}); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	ents, _ := os.ReadDir(dst)
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
+	// Contents: control, binary, config at the root (that the package
+	// unpacks safely, the updater shows below by installing a build).
+	names, modes := tarEntries(t, filepath.Join(dist, "kestrel-agent-1a617f5-dirty.tar.gz"))
 	sort.Strings(names)
 	if strings.Join(names, " ") != "VERSION agent.yaml control kestrel-agent" {
 		t.Fatalf("package holds %v", names)
 	}
-	if fi, _ := os.Stat(filepath.Join(dst, "control")); fi.Mode().Perm() != 0o755 {
-		t.Fatalf("control mode %v", fi.Mode())
+	if m := modes["control"]; m.Perm() != 0o755 {
+		t.Fatalf("control mode %v", m)
 	}
 
 	// Signing needs bin/ops-meta.
@@ -175,31 +198,19 @@ func TestPackageBuild(t *testing.T) {
 	if out, err := build("2.0.0", m.priv); err == nil || !strings.Contains(out, "ops-meta is missing") {
 		t.Fatalf("signing without ops-meta: %q %v", out, err)
 	}
-	b, _ := os.ReadFile(bins.opsMeta)
+	b, _ := os.ReadFile(opsMetaBin())
 	os.WriteFile(filepath.Join(bindir, "ops-meta"), b, 0o755)
 	if out, err := build("2.0.0", m.priv); err != nil {
 		t.Fatalf("signed build: %q %v", out, err)
 	}
 	tarball := filepath.Join(dist, "kestrel-agent-2.0.0.tar.gz")
-	if out, err := exec.Command(bins.opsMeta, "sign", "verify", "-pub", m.pub, tarball).CombinedOutput(); err != nil {
-		t.Fatalf("ops-meta sign verify: %v %s", err, out)
-	}
-	keys, err := artifact.LoadPublicKeys([]string{m.pub})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := os.ReadFile(tarball + ".sig")
-	shaFile, _ := os.ReadFile(tarball + ".sha256")
-	sha, _ := artifact.ParseSidecar(shaFile, 32, "kestrel-agent-2.0.0.tar.gz")
-	if err := artifact.VerifySignature([]ed25519.PublicKey(keys), agentName, "2.0.0", sha, string(sig)); err != nil {
-		t.Fatalf("updater refuses the package signature: %v", err)
-	}
-
-	// The package installs and runs under an updater.
+	opsMeta(t, "sign", "verify", "-pub", m.pub, tarball)
+	// The package installs and runs under an updater that requires the
+	// fleet key's signature: the updater accepts the package's signature.
 	for _, ext := range []string{"", ".sha256", ".md5", ".sig"} {
 		b, _ := os.ReadFile(tarball + ext)
 		os.WriteFile(filepath.Join(m.artifacts, "kestrel-agent-2.0.0.tar.gz"+ext), b, 0o644)
 	}
-	u := startUpdaterInProc(t, m, updOpts{Hostname: "pkg-1", RequireSignature: true})
-	waitFor(t, 60*time.Second, "built package installed and started", func() (bool, string) { return whole(u.root, "2.0.0") })
+	u := startUpdater(t, m, updOpts{Hostname: "pkg-1", RequireSignature: true}, "")
+	wait.Until(t, "built package installed and started", 60*time.Second, state(func() (bool, string) { return whole(u.root, "2.0.0") }))
 }

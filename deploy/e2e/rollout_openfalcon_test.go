@@ -1,4 +1,6 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
 	"encoding/json"
@@ -15,7 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 // ofMeta is an Open-Falcon ops-meta: its exact JSON, no sha256, no
@@ -80,21 +83,21 @@ func keys(m map[string]any) []string {
 	return ks
 }
 
-// TestOpenFalconCompat: the updater against an Open-Falcon-shaped ops-meta
+// TestUpdaterOpenFalconCompat: the updater against an Open-Falcon-shaped ops-meta
 // (no sha256: the .md5 file is used), and its requests carry nothing but
 // Open-Falcon's fields when there is no error or pending version.
-func TestOpenFalconCompat(t *testing.T) {
+func TestUpdaterOpenFalconCompat(t *testing.T) {
 	of := &ofMeta{version: "1.0.0", files: map[string][]byte{}}
 	of.srv = httptest.NewServer(of)
 	defer of.srv.Close()
 	of.add("1.0.0")
 	of.add("1.1.0")
 	m := &meta{url: of.srv.URL}
-	u := startUpdaterInProc(t, m, updOpts{Hostname: "falcon-1", NoKey: true, MetaURLs: []string{"http://127.0.0.1:1", of.srv.URL}})
-	waitFor(t, 60*time.Second, "1.0.0 installed from an Open-Falcon ops-meta", func() (bool, string) { return whole(u.root, "1.0.0") })
+	u := startUpdater(t, m, updOpts{Hostname: "falcon-1", NoKey: true, MetaURLs: []string{"http://127.0.0.1:1", of.srv.URL}}, "")
+	wait.Until(t, "1.0.0 installed from an Open-Falcon ops-meta", 60*time.Second, state(func() (bool, string) { return whole(u.root, "1.0.0") }))
 
 	// The last request is pure Open-Falcon.
-	waitFor(t, 10*time.Second, "a heartbeat reporting 1.0.0", func() (bool, string) {
+	wait.Until(t, "a heartbeat reporting 1.0.0", 10*time.Second, state(func() (bool, string) {
 		of.mu.Lock()
 		defer of.mu.Unlock()
 		last := of.requests[len(of.requests)-1]
@@ -113,11 +116,11 @@ func TestOpenFalconCompat(t *testing.T) {
 			t.Fatalf("real agent has fields %v, want Open-Falcon's only", got)
 		}
 		return true, ""
-	})
+	}))
 
 	// A wrong md5 file is refused; the error travels in the next heartbeat.
 	of.set(func() { of.version, of.md5Wrong = "1.1.0", true })
-	waitFor(t, 30*time.Second, "md5 refusal reported", func() (bool, string) {
+	wait.Until(t, "md5 refusal reported", 30*time.Second, state(func() (bool, string) {
 		of.mu.Lock()
 		defer of.mu.Unlock()
 		ras, _ := of.requests[len(of.requests)-1]["realAgents"].([]any)
@@ -126,7 +129,7 @@ func TestOpenFalconCompat(t *testing.T) {
 		}
 		e, _ := ras[0].(map[string]any)["error"].(string)
 		return strings.Contains(e, "md5 mismatch"), e
-	})
+	}))
 	if ok, s := whole(u.root, "1.0.0"); !ok {
 		t.Fatal(s)
 	}
@@ -136,17 +139,17 @@ func TestOpenFalconCompat(t *testing.T) {
 	// download it starts must not be able to install (under load it may
 	// still run after the errorMessage heartbeat).
 	of.set(func() { of.errMsg = "maintenance" })
-	waitFor(t, 10*time.Second, "heartbeat with errorMessage", func() (bool, string) {
-		return strings.Contains(u.log.String(), "ops-meta answered with an error, doing nothing"), ""
-	})
+	wait.Until(t, "heartbeat with errorMessage", 10*time.Second, state(func() (bool, string) {
+		return strings.Contains(u.log(), "ops-meta answered with an error, doing nothing"), ""
+	}))
 	of.set(func() { of.md5Wrong = false })
-	n := strings.Count(u.log.String(), "ops-meta answered with an error, doing nothing")
-	waitFor(t, 10*time.Second, "another heartbeat with errorMessage, md5 right", func() (bool, string) {
-		return strings.Count(u.log.String(), "ops-meta answered with an error, doing nothing") > n, ""
-	})
+	n := strings.Count(u.log(), "ops-meta answered with an error, doing nothing")
+	wait.Until(t, "another heartbeat with errorMessage, md5 right", 10*time.Second, state(func() (bool, string) {
+		return strings.Count(u.log(), "ops-meta answered with an error, doing nothing") > n, ""
+	}))
 	if _, err := os.Stat(filepath.Join(u.root, agentName, "1.1.0")); err == nil {
 		t.Fatal("installed while ops-meta said errorMessage")
 	}
 	of.set(func() { of.errMsg = "" })
-	waitFor(t, 60*time.Second, "1.1.0 installed with a good md5", func() (bool, string) { return whole(u.root, "1.1.0") })
+	wait.Until(t, "1.1.0 installed with a good md5", 60*time.Second, state(func() (bool, string) { return whole(u.root, "1.1.0") }))
 }

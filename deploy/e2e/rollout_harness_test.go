@@ -1,28 +1,33 @@
-package rollouttest
+//go:build e2e
+
+// The end-to-end tests of agent rollouts: the real ops-meta and
+// ops-updater binaries (ops-updater built with -race, so the updaters are
+// race-checked as processes), real HTTP, real tarballs signed with
+// "ops-meta sign", the real agent/package/control script driving a
+// stand-in agent (lib/testutil/fakeagent), several updaters rolling out in
+// waves, refusals, SIGKILL in the middle of an install, and the agent
+// packaging script.
+
+package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/config"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/install"
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/updater"
+	"github.com/kestrel-mon/kestrel/lib/proctest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 const (
@@ -31,81 +36,26 @@ const (
 	fleetToken = "fleet-token-0123456789abcdef"
 )
 
-var bins struct {
-	dir       string
-	opsMeta   string
-	opsUpdate string
-}
+// opsMetaBin and opsUpdaterBin are the binaries under test (see TestMain).
+func opsMetaBin() string    { return filepath.Join(binDir, "ops-meta") }
+func opsUpdaterBin() string { return filepath.Join(binDir, "ops-updater") }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "rollouttest-bin-")
-	if err != nil {
-		panic(err)
-	}
-	bins.dir = dir
-	bins.opsMeta = filepath.Join(dir, "ops-meta")
-	bins.opsUpdate = filepath.Join(dir, "ops-updater")
-	for _, b := range []struct{ args []string }{
-		{[]string{"build", "-C", "../../../ops-meta", "-o", bins.opsMeta, "./cmd/ops-meta"}},
-		{[]string{"build", "-o", bins.opsUpdate, "../../cmd/ops-updater"}},
-	} {
-		cmd := exec.Command("go", b.args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "cannot build %v: %v\n%s", b.args, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
+// state adapts a check that reports (done, what it sees) to wait.Until.
+func state(check func() (bool, string)) func() error {
+	return func() error {
+		if ok, s := check(); !ok {
+			return errors.New(s)
 		}
+		return nil
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
 }
 
-func freePort(t *testing.T) int {
+// raceFree fails the test when a race-built child reported a data race.
+func raceFree(t *testing.T, name string, p *proctest.Proc) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if out := p.Output.String(); strings.Contains(out, "WARNING: DATA RACE") {
+		t.Errorf("%s reported a data race:\n%s", name, out)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, s := cond()
-		if ok {
-			return
-		}
-		last = s
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // ---- ops-meta ----
@@ -131,50 +81,50 @@ type meta struct {
 	dir       string
 	artifacts string
 	cfgPath   string
-	cmd       *exec.Cmd
-	log       *syncBuffer
+	proc      *proctest.Proc
 	pub, priv string // key files
+}
+
+// opsMeta runs "ops-meta args..." to completion and fails the test unless
+// it exits 0.
+func opsMeta(t *testing.T, args ...string) {
+	t.Helper()
+	if code, stdout, stderr := proctest.Run(t, opsMetaBin(), args...); code != 0 {
+		t.Fatalf("ops-meta %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout, stderr)
+	}
 }
 
 func startMeta(t *testing.T, o metaOpts) *meta {
 	t.Helper()
-	m := &meta{t: t, dir: t.TempDir(), log: &syncBuffer{}}
+	m := &meta{t: t, dir: t.TempDir()}
 	m.port = freePort(t)
 	m.url = fmt.Sprintf("http://127.0.0.1:%d", m.port)
 	m.artifacts = filepath.Join(m.dir, "artifacts")
 	os.MkdirAll(m.artifacts, 0o755)
 	m.cfgPath = filepath.Join(m.dir, "ops-meta.yaml")
 	m.pub, m.priv = filepath.Join(m.dir, "sign.pub"), filepath.Join(m.dir, "sign.key")
-	if out, err := exec.Command(bins.opsMeta, "sign", "keygen", "-pub", m.pub, "-priv", m.priv).CombinedOutput(); err != nil {
-		t.Fatalf("ops-meta sign keygen: %v\n%s", err, out)
-	}
+	opsMeta(t, "sign", "keygen", "-pub", m.pub, "-priv", m.priv)
 	m.writeConfig(o)
-	m.cmd = exec.Command(bins.opsMeta, "-c", m.cfgPath)
-	m.cmd.Stdout, m.cmd.Stderr = m.log, m.log
-	if err := m.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { m.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			m.cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("ops-meta log:\n%s", m.log.String())
-		}
+	m.proc = proctest.Start(t, opsMetaBin(), "-c", m.cfgPath)
+	t.Cleanup(func() { // before proctest's SIGKILL: stop it the way an operator does
+		m.proc.Signal(syscall.SIGTERM)
+		m.proc.Wait(10 * time.Second)
 	})
-	waitFor(t, 20*time.Second, "ops-meta /health", func() (bool, string) {
+	wait.Until(t, "ops-meta /health", 20*time.Second, func() error {
+		select {
+		case <-m.proc.Exited():
+			t.Fatalf("ops-meta exited:\n%s", m.proc.Output.String())
+		default:
+		}
 		resp, err := http.Get(m.url + "/health")
 		if err != nil {
-			return false, err.Error()
+			return err
 		}
 		resp.Body.Close()
-		return resp.StatusCode == 200, resp.Status
+		if resp.StatusCode != http.StatusOK {
+			return errors.New(resp.Status)
+		}
+		return nil
 	})
 	return m
 }
@@ -335,9 +285,7 @@ func (m *meta) publish(version string, data []byte) string {
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		m.t.Fatal(err)
 	}
-	if out, err := exec.Command(bins.opsMeta, "sign", "sign", "-key", m.priv, p).CombinedOutput(); err != nil {
-		m.t.Fatalf("ops-meta sign sign: %v\n%s", err, out)
-	}
+	opsMeta(m.t, "sign", "sign", "-key", m.priv, p)
 	return p
 }
 
@@ -397,17 +345,15 @@ log: {level: debug}
 `, o.Hostname, u, o.FleetToken, root, o.Interval, keys, o.RequireSignature, o.MaxSize)
 }
 
-// proc is an ops-updater process.
-type proc struct {
+// updaterProc is an ops-updater process (race-built by TestMain).
+type updaterProc struct {
 	t    *testing.T
-	cmd  *exec.Cmd
-	log  *syncBuffer
+	proc *proctest.Proc
 	root string
 	cfg  string
-	done chan struct{}
 }
 
-func startUpdaterProc(t *testing.T, m *meta, o updOpts, root string) *proc {
+func startUpdater(t *testing.T, m *meta, o updOpts, root string) *updaterProc {
 	t.Helper()
 	if root == "" {
 		root = filepath.Join(t.TempDir(), "agents")
@@ -416,86 +362,30 @@ func startUpdaterProc(t *testing.T, m *meta, o updOpts, root string) *proc {
 	if err := os.WriteFile(cfg, []byte(updaterConfig(t, m, o, root)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, log: &syncBuffer{}, root: root, cfg: cfg, done: make(chan struct{})}
-	p.cmd = exec.Command(bins.opsUpdate, "-c", cfg)
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
+	p := &updaterProc{t: t, root: root, cfg: cfg}
+	p.proc = proctest.Start(t, opsUpdaterBin(), "-c", cfg)
+	t.Cleanup(func() { // before proctest's SIGKILL and output dump
 		p.stop()
 		fakeagent.KillAll(root)
-		if t.Failed() {
-			t.Logf("ops-updater %s log:\n%s", o.Hostname, p.log.String())
-		}
+		raceFree(t, "ops-updater "+o.Hostname, p.proc)
 	})
 	return p
 }
 
-func (p *proc) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(60 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+// log is everything the updater wrote so far.
+func (p *updaterProc) log() string { return p.proc.Output.String() }
+
+// stop sends SIGTERM and waits for the exit (installs under way finish).
+func (p *updaterProc) stop() {
+	p.proc.Signal(syscall.SIGTERM)
+	if exited, _ := p.proc.Wait(60 * time.Second); !exited {
+		p.kill()
 	}
 }
 
-func (p *proc) kill() {
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// inproc is an updater running inside the test process (race-checked).
-type inproc struct {
-	root   string
-	u      *updater.Updater
-	cancel context.CancelFunc
-	done   chan struct{}
-	log    *syncBuffer
-}
-
-func startUpdaterInProc(t *testing.T, m *meta, o updOpts) *inproc {
-	t.Helper()
-	root := filepath.Join(t.TempDir(), "agents")
-	cfgPath := filepath.Join(t.TempDir(), "ops-updater.yaml")
-	text := updaterConfig(t, m, o, root)
-	cfg, err := config.Parse(cfgPath, []byte(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip := &inproc{root: root, done: make(chan struct{}), log: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(ip.log, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", o.Hostname)
-	release, err := install.Lock(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ip.u = updater.FromConfig(cfg, log, "test")
-	ctx, cancel := context.WithCancel(context.Background())
-	ip.cancel = cancel
-	go func() {
-		defer close(ip.done)
-		if err := ip.u.Run(ctx); err != nil {
-			log.Error("run", "err", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-ip.done
-		release()
-		fakeagent.KillAll(root)
-		if t.Failed() {
-			t.Logf("updater %s log:\n%s", o.Hostname, ip.log.String())
-		}
-	})
-	return ip
+func (p *updaterProc) kill() {
+	p.proc.Signal(syscall.SIGKILL)
+	<-p.proc.Exited()
 }
 
 // onDisk is what a host runs: the .version and the running versions.

@@ -1,4 +1,6 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
 	"crypto/sha256"
@@ -10,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 // waveOf mirrors ops-meta's documented bucket rule (sha256(id/hostname),
@@ -52,7 +56,7 @@ func pickHosts(n int, ids []string, waves []float64) []string {
 	}
 }
 
-// TestRolloutWaves: 8 updaters (in-process, race-checked) move from 1.0.0
+// TestRolloutWaves: 8 updaters (processes, race-built) move from 1.0.0
 // to 1.1.0 in waves with promotion; then a rollout to a broken 1.2.0 halts
 // in its first wave and every host ends on 1.1.0 again.
 func TestRolloutWaves(t *testing.T) {
@@ -67,7 +71,7 @@ func TestRolloutWaves(t *testing.T) {
 
 	roots := map[string]string{}
 	for _, h := range hosts {
-		u := startUpdaterInProc(t, m, updOpts{Hostname: h, Interval: "500ms", RequireSignature: true})
+		u := startUpdater(t, m, updOpts{Hostname: h, Interval: "500ms", RequireSignature: true}, "")
 		roots[h] = u.root
 	}
 	allOn := func(v string) func() (bool, string) {
@@ -84,7 +88,7 @@ func TestRolloutWaves(t *testing.T) {
 			return true, ""
 		}
 	}
-	waitFor(t, 90*time.Second, "every host on 1.0.0", allOn("1.0.0"))
+	wait.Until(t, "every host on 1.0.0", 90*time.Second, state(allOn("1.0.0")))
 
 	// Rollout 1.0.0 -> 1.1.0.
 	spec := map[string]any{"id": "up-1.1.0", "agent": agentName, "from": "1.0.0", "to": "1.1.0", "waves": waves, "soak": "1s", "deadline": "90s"}
@@ -93,7 +97,7 @@ func TestRolloutWaves(t *testing.T) {
 	}
 	sawMixed := false
 	maxWave := 0
-	waitFor(t, 180*time.Second, "rollout up-1.1.0 completed", func() (bool, string) {
+	wait.Until(t, "rollout up-1.1.0 completed", 180*time.Second, state(func() (bool, string) {
 		r := m.rollout("up-1.1.0")
 		maxWave = max(maxWave, r.Wave)
 		on := 0
@@ -113,11 +117,11 @@ func TestRolloutWaves(t *testing.T) {
 			sawMixed = true
 		}
 		return r.Status == "completed", fmt.Sprintf("status %s wave %d, %d hosts have 1.1.0", r.Status, r.Wave, on)
-	})
+	}))
 	if !sawMixed || maxWave != len(waves) {
 		t.Fatalf("no staged rollout seen: mixed %v, max wave %d", sawMixed, maxWave)
 	}
-	waitFor(t, 60*time.Second, "every host on 1.1.0", allOn("1.1.0"))
+	wait.Until(t, "every host on 1.1.0", 60*time.Second, state(allOn("1.1.0")))
 
 	// The operator moves the default, then rolls out a broken 1.2.0.
 	opts.Version = "1.1.0"
@@ -126,16 +130,16 @@ func TestRolloutWaves(t *testing.T) {
 	if code := m.api(http.MethodPost, "/api/v1/rollouts", spec, nil); code != http.StatusCreated {
 		t.Fatalf("create rollout: %d", code)
 	}
-	waitFor(t, 120*time.Second, "rollout up-1.2.0 halted", func() (bool, string) {
+	wait.Until(t, "rollout up-1.2.0 halted", 120*time.Second, state(func() (bool, string) {
 		r := m.rollout("up-1.2.0")
 		return r.Status == "halted", fmt.Sprintf("%+v", r)
-	})
+	}))
 	r := m.rollout("up-1.2.0")
 	t.Logf("halted: %s", r.Reason)
 	if r.Wave != 1 {
 		t.Fatalf("halted at wave %d, want 1", r.Wave)
 	}
-	waitFor(t, 60*time.Second, "every host back on 1.1.0 with no error", allOn("1.1.0"))
+	wait.Until(t, "every host back on 1.1.0 with no error", 60*time.Second, state(allOn("1.1.0")))
 	tried := 0
 	for _, h := range hosts {
 		_, err := os.Stat(filepath.Join(roots[h], agentName, "1.2.0"))

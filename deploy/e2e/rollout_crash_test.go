@@ -1,4 +1,6 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
 	"fmt"
@@ -14,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 // monitor samples a host until stopped and records any moment where two
@@ -56,19 +59,19 @@ func monitor(t *testing.T, root string, allowed ...string) (stop func()) {
 	}
 }
 
-// TestCrashSafety kills ops-updater (SIGKILL) in the middle of a download
+// TestUpdaterCrashSafety kills ops-updater (SIGKILL) in the middle of a download
 // and in the middle of a switch (a control start that blocks); the next
 // run cleans up and finishes, and the host is whole on the old or the new
 // version at every moment.
-func TestCrashSafety(t *testing.T) {
+func TestUpdaterCrashSafety(t *testing.T) {
 	hurl := healthServer(t)
 	m := startMeta(t, metaOpts{Version: "1.0.0", HealthURL: hurl})
 	m.publish("1.0.0", agentPkg("1.0.0", false))
 	m.publish("1.1.0", agentPkg("1.1.0", false))
 	root := filepath.Join(t.TempDir(), "agents")
 	o := updOpts{Hostname: "crash-1", RequireSignature: true}
-	p := startUpdaterProc(t, m, o, root)
-	waitFor(t, 60*time.Second, "1.0.0 installed", func() (bool, string) { return whole(root, "1.0.0") })
+	p := startUpdater(t, m, o, root)
+	wait.Until(t, "1.0.0 installed", 60*time.Second, state(func() (bool, string) { return whole(root, "1.0.0") }))
 	stopMon := monitor(t, root, "1.0.0", "1.1.0", "1.2.0")
 
 	// 1. Killed during a slow download.
@@ -98,18 +101,18 @@ func TestCrashSafety(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("download never started")
 	}
-	waitFor(t, 10*time.Second, "partial download on disk", func() (bool, string) {
+	wait.Until(t, "partial download on disk", 10*time.Second, state(func() (bool, string) {
 		m, _ := filepath.Glob(filepath.Join(root, agentName, ".tmp-download-*"))
 		return len(m) == 1, fmt.Sprint(m)
-	})
+	}))
 	p.kill()
 	if ok, s := whole(root, "1.0.0"); !ok {
 		t.Fatalf("after kill during download: %s", s)
 	}
 	slow.Store(false)
-	p = startUpdaterProc(t, m, o, root)
-	waitFor(t, 60*time.Second, "1.1.0 installed after restart", func() (bool, string) { return whole(root, "1.1.0") })
-	if !strings.Contains(p.log.String(), "removed leftovers of an interrupted install") {
+	p = startUpdater(t, m, o, root)
+	wait.Until(t, "1.1.0 installed after restart", 60*time.Second, state(func() (bool, string) { return whole(root, "1.1.0") }))
+	if !strings.Contains(p.log(), "removed leftovers of an interrupted install") {
 		t.Fatal("leftover download not cleaned at startup")
 	}
 
@@ -129,19 +132,19 @@ exec ./control.real "$@"
 		Extra: []fakeagent.Entry{{Name: "control.real", Mode: 0o755, Body: fakeagent.RepoControl()}}}))
 	m.reload(metaOpts{Version: "1.2.0", HealthURL: hurl})
 	var wpid int
-	waitFor(t, 60*time.Second, "control start of 1.2.0 hanging", func() (bool, string) {
+	wait.Until(t, "control start of 1.2.0 hanging", 60*time.Second, state(func() (bool, string) {
 		b, err := os.ReadFile(blockPid)
 		if err != nil {
 			return false, err.Error()
 		}
 		wpid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 		return wpid > 0, ""
-	})
+	}))
 	// Heartbeats go on during the install and report it as pending.
-	waitFor(t, 30*time.Second, "pending 1.2.0 reported", func() (bool, string) {
+	wait.Until(t, "pending 1.2.0 reported", 30*time.Second, state(func() (bool, string) {
 		a, _ := m.host("crash-1")
 		return a.Pending == "1.2.0", fmt.Sprintf("%+v", a)
-	})
+	}))
 	p.kill()
 	syscall.Kill(wpid, syscall.SIGKILL) // the host went down with it
 	if _, err := os.Stat(filepath.Join(root, agentName, ".pending")); err != nil {
@@ -151,17 +154,17 @@ exec ./control.real "$@"
 		t.Fatalf("mid-switch state: active %q running %v", a, running)
 	}
 	os.Remove(block)
-	p = startUpdaterProc(t, m, o, root)
-	waitFor(t, 60*time.Second, "1.2.0 installed after recovery", func() (bool, string) { return whole(root, "1.2.0") })
-	log := p.log.String()
+	p = startUpdater(t, m, o, root)
+	wait.Until(t, "1.2.0 installed after recovery", 60*time.Second, state(func() (bool, string) { return whole(root, "1.2.0") }))
+	log := p.log()
 	for _, want := range []string{"recovering: the switch had not committed", "recovering: starting active version"} {
 		if !strings.Contains(log, want) {
 			t.Fatalf("log lacks %q", want)
 		}
 	}
 	stopMon()
-	waitFor(t, 30*time.Second, "ops-meta sees 1.2.0 with no error", func() (bool, string) {
+	wait.Until(t, "ops-meta sees 1.2.0 with no error", 30*time.Second, state(func() (bool, string) {
 		a, _ := m.host("crash-1")
 		return a.Version == "1.2.0" && a.Status == "started" && a.Error == "", fmt.Sprintf("%+v", a)
-	})
+	}))
 }

@@ -94,7 +94,7 @@ func RepoControl() string {
 	if !ok {
 		panic("no caller")
 	}
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "agent", "package", "control")
+	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "agent", "package", "control") // lib/testutil/fakeagent -> the repository root
 	b, err := os.ReadFile(p)
 	if err != nil {
 		panic(fmt.Sprintf("cannot read the real control script: %v", err))

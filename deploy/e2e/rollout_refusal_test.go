@@ -1,4 +1,6 @@
-package rollouttest
+//go:build e2e
+
+package e2e
 
 import (
 	"archive/tar"
@@ -16,18 +18,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 )
 
-// TestRefusals: every bad artifact is refused with a clear log line and an
+// TestUpdaterRefusals: every bad artifact is refused with a clear log line and an
 // error in the next heartbeat, and the running version is untouched.
-func TestRefusals(t *testing.T) {
+func TestUpdaterRefusals(t *testing.T) {
 	hurl := healthServer(t)
 	m := startMeta(t, metaOpts{Version: "1.0.0", HealthURL: hurl})
 	m.publish("1.0.0", agentPkg("1.0.0", false))
-	p := startUpdaterProc(t, m, updOpts{Hostname: "refuse-1", RequireSignature: true, MaxSize: 512 << 10}, "")
-	waitFor(t, 60*time.Second, "1.0.0 installed", func() (bool, string) { return whole(p.root, "1.0.0") })
+	p := startUpdater(t, m, updOpts{Hostname: "refuse-1", RequireSignature: true, MaxSize: 512 << 10}, "")
+	wait.Until(t, "1.0.0 installed", 60*time.Second, state(func() (bool, string) { return whole(p.root, "1.0.0") }))
 	pid := fakeagent.Pid(filepath.Join(p.root, agentName, "1.0.0"))
 
 	// Serves the artifacts dir, but cuts every tarball in half.
@@ -93,10 +96,10 @@ func TestRefusals(t *testing.T) {
 		t.Run(tc.version+" "+tc.want, func(t *testing.T) {
 			tc.setup(tc.version)
 			m.reload(metaOpts{Version: tc.version, HealthURL: hurl, TarballBase: tc.tarball})
-			waitFor(t, 30*time.Second, "error for "+tc.version+" in a heartbeat", func() (bool, string) {
+			wait.Until(t, "error for "+tc.version+" in a heartbeat", 30*time.Second, state(func() (bool, string) {
 				a, _ := m.host("refuse-1")
 				return strings.Contains(a.Error, tc.version) && strings.Contains(a.Error, tc.want), a.Error
-			})
+			}))
 			a, _ := m.host("refuse-1")
 			t.Logf("reported error: %s", a.Error)
 			if a.Version != "1.0.0" || a.Status != "started" {
@@ -111,7 +114,7 @@ func TestRefusals(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(p.root, agentName, tc.version)); err == nil {
 				t.Fatal("refused version installed")
 			}
-			if !strings.Contains(p.log.String(), `msg="artifact refused" agent=kestrel-agent version=`+tc.version) {
+			if !strings.Contains(p.log(), `msg="artifact refused" agent=kestrel-agent version=`+tc.version) {
 				t.Fatal("no refusal log line")
 			}
 			if _, err := os.Stat(filepath.Join(p.root, "..", "evil")); err == nil {
@@ -122,11 +125,11 @@ func TestRefusals(t *testing.T) {
 	// A good version afterwards installs and clears the error.
 	m.publish("2.1.0", agentPkg("2.1.0", false))
 	m.reload(metaOpts{Version: "2.1.0", HealthURL: hurl})
-	waitFor(t, 60*time.Second, "2.1.0 installed, error cleared", func() (bool, string) {
+	wait.Until(t, "2.1.0 installed, error cleared", 60*time.Second, state(func() (bool, string) {
 		ok, s := whole(p.root, "2.1.0")
 		a, _ := m.host("refuse-1")
 		return ok && a.Version == "2.1.0" && a.Error == "", s + " " + a.Error
-	})
+	}))
 	ents, _ := os.ReadDir(filepath.Join(p.root, agentName))
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".tmp-") || strings.HasPrefix(e.Name(), ".trash-") {
