@@ -33,7 +33,9 @@ func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) err
 	m.setPublishing(true)
 	defer m.setPublishing(false)
 	// The warm-up counts from when the server knows the subscription.
-	if err := nc.Flush(); err == nil {
+	// While not connected (yet) it starts at the connection instead; the
+	// flush is bounded by ctx, so a stop while NATS is down is not held.
+	if m.flush(ctx, nc) == nil {
 		m.StartWarmUp(time.Now())
 	} else {
 		m.deafen()
@@ -73,6 +75,17 @@ func (m *Membership) Run(ctx context.Context, nc *nats.Conn, subject string) err
 		}
 		m.publishEvicts(nc, subject)
 	}
+}
+
+// flush makes sure the server knows the subscription: an error when not
+// connected, ctx ends, or no answer within 5 s.
+func (m *Membership) flush(ctx context.Context, nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return nats.ErrConnectionReconnecting
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return nc.FlushWithContext(ctx)
 }
 
 // lost handles n member messages the client dropped (a slow consumer):

@@ -192,7 +192,7 @@ func TestBinary(t *testing.T) {
 	if exitErr != nil {
 		t.Fatalf("exit: %v", exitErr)
 	}
-	for _, step := range []string{"forwarding stopped", "membership stopped", "http stopped", "nats drained"} {
+	for _, step := range []string{"forwarding stopped", `step="stop membership and stream keeper"`, `step="stop http"`, `step="drain nats"`} {
 		if !strings.Contains(p.Output.String(), step) {
 			t.Errorf("shutdown log lacks %q", step)
 		}

@@ -2,50 +2,16 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/confload"
+	"github.com/kestrel-mon/kestrel/lib/logging"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/lib/ringparams"
 	"github.com/kestrel-mon/kestrel/proto"
-	"go.yaml.in/yaml/v3"
 )
-
-// TLS is an optional TLS client configuration.
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// Enabled reports whether any TLS setting is given.
-func (t TLS) Enabled() bool {
-	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
-}
-
-// NATS is the shared nats block.
-type NATS struct {
-	URLs           []string      `yaml:"urls"`
-	SubjectPrefix  string        `yaml:"subject_prefix"`
-	User           string        `yaml:"user"`
-	Password       string        `yaml:"password"`
-	Token          string        `yaml:"token"`
-	NkeySeedFile   string        `yaml:"nkey_seed_file"`
-	CredsFile      string        `yaml:"creds_file"`
-	TLS            TLS           `yaml:"tls"`
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-}
-
-// Log is the shared log block.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
 
 // HTTP is the shared http block.
 type HTTP struct {
@@ -114,17 +80,17 @@ type DeadLetter struct {
 
 // Config is transfer.yaml.
 type Config struct {
-	NATS            NATS          `yaml:"nats"`
-	HTTP            HTTP          `yaml:"http"`
-	Stream          Stream        `yaml:"stream"`
-	Consumer        Consumer      `yaml:"consumer"`
-	MinStep         int           `yaml:"min_step"`
-	Ring            Ring          `yaml:"ring"`
-	Membership      Membership    `yaml:"membership"`
-	Judge           Judge         `yaml:"judge"`
-	DeadLetter      DeadLetter    `yaml:"dead_letter"`
-	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
-	Log             Log           `yaml:"log"`
+	NATS            natsconn.Config `yaml:"nats"`
+	HTTP            HTTP            `yaml:"http"`
+	Stream          Stream          `yaml:"stream"`
+	Consumer        Consumer        `yaml:"consumer"`
+	MinStep         int             `yaml:"min_step"`
+	Ring            Ring            `yaml:"ring"`
+	Membership      Membership      `yaml:"membership"`
+	Judge           Judge           `yaml:"judge"`
+	DeadLetter      DeadLetter      `yaml:"dead_letter"`
+	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"`
+	Log             logging.Config  `yaml:"log"`
 
 	file string
 }
@@ -132,11 +98,7 @@ type Config struct {
 // Default returns the configuration with every default filled in.
 func Default() Config {
 	return Config{
-		NATS: NATS{
-			URLs:           []string{"nats://127.0.0.1:4222"},
-			SubjectPrefix:  proto.DefaultPrefix,
-			ConnectTimeout: 5 * time.Second,
-		},
+		NATS:   natsconn.Default(),
 		HTTP:   HTTP{Listen: ":6060"},
 		Stream: Stream{Replicas: 1, MaxBytes: 1 << 30, DuplicateWindow: 2 * time.Minute},
 		Consumer: Consumer{
@@ -163,30 +125,33 @@ func Default() Config {
 		},
 		DeadLetter:      DeadLetter{After: 5, Replicas: 1, MaxBytes: 1 << 30, MaxAge: 7 * 24 * time.Hour},
 		ShutdownTimeout: 10 * time.Second,
-		Log:             Log{Level: "info", Format: "text"},
+		Log:             logging.Default(),
 	}
 }
 
-// Load reads, decodes strictly (unknown keys are errors) over the
-// defaults, and validates the file at path.
+// Load reads the file at path over the defaults, strictly (unknown keys
+// are errors), and validates it; every error names the file and the field,
+// Validate's all at once.
 func Load(path string) (Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("cannot read config: %w", err)
+	c := Default()
+	c.file = path
+	if err := confload.Load(path, &c); err != nil {
+		return Config{}, err
 	}
-	return Parse(path, b)
+	if err := confload.InFile(path, c.Validate()); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 // Parse decodes b (named name in errors) over the defaults and validates it.
 func Parse(name string, b []byte) (Config, error) {
 	c := Default()
 	c.file = name
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%s: %w", name, err)
+	if err := confload.Decode(name, b, &c); err != nil {
+		return Config{}, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := confload.InFile(name, c.Validate()); err != nil {
 		return Config{}, err
 	}
 	return c, nil
@@ -208,43 +173,16 @@ func (c *Config) Subjects() proto.Subjects {
 	return s
 }
 
-// Validate checks every field; errors name the file and the field.
+// Validate checks every field and returns one error per bad field
+// (joined), each starting with the field's name (Load and Parse put the
+// file in front).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s: %s", c.fileName(), field, fmt.Sprintf(format, args...)))
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if len(c.NATS.URLs) == 0 {
-		bad("nats.urls", "at least one URL is required")
-	}
-	for i, u := range c.NATS.URLs {
-		if u == "" {
-			bad(fmt.Sprintf("nats.urls[%d]", i), "empty URL")
-		}
-	}
-	if _, err := proto.NewSubjects(c.NATS.SubjectPrefix); err != nil {
-		bad("nats.subject_prefix", "%v", err)
-	}
-	creds := 0
-	if c.NATS.User != "" || c.NATS.Password != "" {
-		creds++
-		if c.NATS.User == "" {
-			bad("nats.user", "required with nats.password")
-		}
-	}
-	for _, s := range []string{c.NATS.Token, c.NATS.NkeySeedFile, c.NATS.CredsFile} {
-		if s != "" {
-			creds++
-		}
-	}
-	if creds > 1 {
-		bad("nats", "give only one of user+password, token, nkey_seed_file, creds_file")
-	}
-	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
-		bad("nats.tls", "cert_file and key_file go together")
-	}
-	if c.NATS.ConnectTimeout <= 0 {
-		bad("nats.connect_timeout", "must be > 0")
+	for _, e := range c.NATS.Validate() {
+		bad(e.Field, "%s", e.Msg)
 	}
 	if c.HTTP.Listen == "" {
 		bad("http.listen", "required")
@@ -349,22 +287,8 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be > 0")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func (c *Config) fileName() string {
-	if c.file == "" {
-		return "transfer.yaml"
-	}
-	return c.file
 }

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/run"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
+	"github.com/kestrel-mon/kestrel/transfer/internal/admin"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -29,55 +27,26 @@ const usage = `usage:
       delete every dead letter (or only #N) without replaying it
 `
 
+var command = admin.Command{Group: "deadletter", Verbs: []string{"list", "replay", "purge"}, Usage: usage,
+	Timeout: 30 * time.Second, CfgHelp: "nats block"}
+
 // Main runs `deadletter <args>` and returns the exit code: 0 done, 1
 // failed, 2 bad usage or config.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	inv, code, done := command.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
-	cmd := args[0]
-	switch cmd {
-	case "list", "replay", "purge":
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown deadletter command %q\n%s", cmd, usage)
-		return 2
+	seq := inv.Flags.Uint64("seq", 0, "only the dead letter with this sequence (0: all)")
+	if !inv.Parse() {
+		return run.ExitUsage
 	}
-	fs := flag.NewFlagSet("kestrel-transfer deadletter "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	cfgPath := fs.String("c", "transfer.yaml", "config file (nats block)")
-	seq := fs.Uint64("seq", 0, "only the dead letter with this sequence (0: all)")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for NATS")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	sess, code := inv.Open()
+	if sess == nil {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments %v\n%s", fs.Args(), usage)
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nc, err := natsconn.Connect(cfg.NATS, "kestrel-transfer deadletter", log, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer sess.Close()
+	cmd, cfg, js, ctx := inv.Verb, sess.Config, sess.JS, sess.Ctx
 	subj := cfg.Subjects()
 	st, err := js.Stream(ctx, subj.DeadLetterStream())
 	if errors.Is(err, jetstream.ErrStreamNotFound) {

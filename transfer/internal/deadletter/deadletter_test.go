@@ -20,7 +20,7 @@ func point(ep string, ts int64) proto.Point {
 	return proto.Point{Endpoint: ep, Metric: "cpu.idle", Tags: []proto.Tag{{Key: "dc", Value: "eu"}}, Value: 1.5, Timestamp: ts, Type: proto.Gauge, Step: 60}
 }
 
-func run(t *testing.T, args ...string) (string, string, int) {
+func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	// Buffers safe to read while the NATS client's close callback may
 	// still log to stderr.
@@ -46,7 +46,7 @@ func TestPublishListReplayPurge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	subj := cfg.Subjects()
-	if out, _, code := run(t, "list", "-c", path); code != 0 || !strings.Contains(out, "no dead letters") {
+	if out, _, code := runCmd(t, "list", "-c", path); code != 0 || !strings.Contains(out, "no dead letters") {
 		t.Fatalf("list before any: %d %q", code, out)
 	}
 	p := NewPublisher(js, subj, cfg.DeadLetter, "transfer-1")
@@ -56,7 +56,7 @@ func TestPublishListReplayPurge(t *testing.T) {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	out, errOut, code := run(t, "list", "-c", path)
+	out, errOut, code := runCmd(t, "list", "-c", path)
 	if code != 0 {
 		t.Fatalf("list: %d %s", code, errOut)
 	}
@@ -70,7 +70,7 @@ func TestPublishListReplayPurge(t *testing.T) {
 	if _, err := stream.Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, code := run(t, "replay", "-c", path, "-seq", "2"); code != 0 || !strings.Contains(out, "replayed 1 dead letters (2 points)") {
+	if out, errOut, code := runCmd(t, "replay", "-c", path, "-seq", "2"); code != 0 || !strings.Contains(out, "replayed 1 dead letters (2 points)") {
 		t.Fatalf("replay: %d %q %q", code, out, errOut)
 	}
 	ing, err := js.Stream(ctx, subj.Stream())
@@ -88,29 +88,29 @@ func TestPublishListReplayPurge(t *testing.T) {
 	if pts, err := proto.DecodeBatch(m.Data); err != nil || len(pts) != 2 || pts[0].Endpoint != "poison-b" {
 		t.Fatalf("replayed batch %v %v", pts, err)
 	}
-	if out, _, _ := run(t, "list", "-c", path); !strings.Contains(out, "listed 1 dead letters") || strings.Contains(out, "poison-b") {
+	if out, _, _ := runCmd(t, "list", "-c", path); !strings.Contains(out, "listed 1 dead letters") || strings.Contains(out, "poison-b") {
 		t.Fatalf("after replay:\n%s", out)
 	}
-	if _, errOut, code := run(t, "replay", "-c", path, "-seq", "2"); code != 1 || !strings.Contains(errOut, "no dead letter #2") {
+	if _, errOut, code := runCmd(t, "replay", "-c", path, "-seq", "2"); code != 1 || !strings.Contains(errOut, "no dead letter #2") {
 		t.Fatalf("replaying a deleted one: %d %q", code, errOut)
 	}
-	if out, _, code := run(t, "purge", "-c", path); code != 0 || !strings.Contains(out, "purged 1 dead letters") {
+	if out, _, code := runCmd(t, "purge", "-c", path); code != 0 || !strings.Contains(out, "purged 1 dead letters") {
 		t.Fatalf("purge: %d %q", code, out)
 	}
-	if out, _, _ := run(t, "list", "-c", path); !strings.Contains(out, "listed 0 dead letters") {
+	if out, _, _ := runCmd(t, "list", "-c", path); !strings.Contains(out, "listed 0 dead letters") {
 		t.Fatalf("after purge:\n%s", out)
 	}
 }
 
 // Bad usage exits 2 with the usage.
 func TestUsage(t *testing.T) {
-	if _, errOut, code := run(t); code != 2 || !strings.Contains(errOut, "usage:") {
+	if _, errOut, code := runCmd(t); code != 2 || !strings.Contains(errOut, "usage:") {
 		t.Fatalf("no args: %d %q", code, errOut)
 	}
-	if _, errOut, code := run(t, "bogus"); code != 2 || !strings.Contains(errOut, `unknown deadletter command "bogus"`) {
+	if _, errOut, code := runCmd(t, "bogus"); code != 2 || !strings.Contains(errOut, `unknown deadletter command "bogus"`) {
 		t.Fatalf("bogus: %d %q", code, errOut)
 	}
-	if _, errOut, code := run(t, "list", "-c", "/nonexistent.yaml"); code != 2 || !strings.Contains(errOut, "cannot read config") {
+	if _, errOut, code := runCmd(t, "list", "-c", "/nonexistent.yaml"); code != 2 || !strings.Contains(errOut, "cannot read config") {
 		t.Fatalf("missing config: %d %q", code, errOut)
 	}
 }

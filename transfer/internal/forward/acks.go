@@ -2,8 +2,6 @@ package forward
 
 import (
 	"time"
-
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // pointDone counts one accepted point; the message is acked at zero.
@@ -21,7 +19,7 @@ func (e *Engine) pointDone(r ref) {
 
 func (e *Engine) ack(m *inMsg) {
 	if err := m.msg.Ack(); err != nil {
-		e.msgOpFailed(metrics.OpAck, err)
+		e.msgOpFailed(OpAck, err)
 		return
 	}
 	e.met.MessagesAcked.Inc()
@@ -46,7 +44,7 @@ func (e *Engine) markProgress(now time.Time) {
 		}
 		m.lastMark = now
 		if err := m.msg.InProgress(); err != nil {
-			e.msgOpFailed(metrics.OpInProgress, err)
+			e.msgOpFailed(OpInProgress, err)
 			continue
 		}
 		e.met.ProgressMarks.Inc()

@@ -7,7 +7,6 @@ import (
 
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // memMsg is an in-memory stand-in for a JetStream message, used only where
@@ -32,8 +31,8 @@ func (m *memMsg) Term() error                      { m.terms++; return m.fail }
 func localEngine(tb testing.TB, judges int) *Engine {
 	tb.Helper()
 	cfg := testConfig()
-	met := metrics.New()
-	mem, err := membership.New(membership.Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3, Ring: ringConfig(cfg)}, testLogger(), met.Membership)
+	met := NewMetrics(nil)
+	mem, err := membership.New(membership.Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3, Ring: ringConfig(cfg)}, testLogger(), membership.NewMetrics(nil, "kestrel_transfer"))
 	if err != nil {
 		tb.Fatal(err)
 	}

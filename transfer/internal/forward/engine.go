@@ -10,7 +10,6 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/lib/ring"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +109,7 @@ type Engine struct {
 	cfg  Config
 	log  *slog.Logger
 	rl   *ratelog.Limiter
-	met  *metrics.Metrics
+	met  *Metrics
 	mem  *membership.Membership
 	nc   *nats.Conn
 	subj proto.Subjects
@@ -119,7 +118,6 @@ type Engine struct {
 	results   chan *batch
 	dlResults chan *dlBatch
 	done      chan struct{}
-	fm        *failMetrics
 
 	// Owned by the loop goroutine.
 	dec         proto.Decoder
@@ -143,7 +141,7 @@ type Engine struct {
 }
 
 // New returns an engine; nc may be nil only in benchmarks that never send.
-func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Membership, met *metrics.Metrics, log *slog.Logger) *Engine {
+func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Membership, met *Metrics, log *slog.Logger) *Engine {
 	if cfg.MaxBatchBytes <= 0 {
 		cfg.MaxBatchBytes = 512 << 10
 	}
@@ -162,11 +160,6 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 		judges:    make(map[string]*judge),
 		keyBuf:    make([]byte, 0, 1024),
 	}
-	var reg prometheus.Registerer
-	if met != nil {
-		reg = met.Registry
-	}
-	e.fm = newFailMetrics(reg)
 	e.idle, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})
 	e.ring = e.idle
 	return e

@@ -7,8 +7,6 @@ import (
 
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DeadLetter keeps points that failed at a judge too often, where an
@@ -42,32 +40,6 @@ type dlBatch struct {
 	info deadletter.Info
 	err  error
 	due  time.Time // of the next attempt after a failed publication
-}
-
-type failMetrics struct {
-	Retry, Permanent prometheus.Counter
-	DeadLettered     prometheus.Counter
-	DeadLetterErrors prometheus.Counter
-	Waiting          prometheus.Gauge
-}
-
-func newFailMetrics(reg prometheus.Registerer) *failMetrics {
-	failed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_points_failed_total",
-		Help: "Points a judge reported not judged, by class: transient (sent again at once, with the judge's backoff; never dead-lettered), permanent (an error that will recur: sent again after judge.retry_backoff, dead-lettered after judge.dead_letter_after attempts)."},
-		[]string{"class"})
-	m := &failMetrics{
-		Retry: failed.WithLabelValues("transient"), Permanent: failed.WithLabelValues("permanent"),
-		DeadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_dead_lettered_total",
-			Help: "Points stored in the dead-letter stream after judge.dead_letter_after permanent failures (then acknowledged); see `kestrel-transfer deadletter`."}),
-		DeadLetterErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_dead_letter_errors_total",
-			Help: "Dead-letter publications that failed (the stream is full or unreachable): the points stay held and are published again after judge.retry_backoff."}),
-		Waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_failed_points_waiting",
-			Help: "Points a judge failed permanently, waiting to be sent again or to be dead-lettered."}),
-	}
-	if reg != nil {
-		reg.MustRegister(failed, m.DeadLettered, m.DeadLetterErrors, m.Waiting)
-	}
-	return m
 }
 
 // pointsOf returns the failures of a POINTS reply.
@@ -107,7 +79,7 @@ func (e *Engine) pointsReply(b *batch, pf *proto.PointFailures, now time.Time) {
 	default:
 		js.failures = 0
 	}
-	e.met.JudgeRetries.WithLabelValues(metrics.RetryPartial).Inc()
+	e.met.JudgeRetries.WithLabelValues(RetryPartial).Inc()
 	if !e.stopping {
 		e.syncRing(now)
 	}
@@ -141,8 +113,8 @@ func (e *Engine) pointsReply(b *batch, pf *proto.PointFailures, now time.Time) {
 		}
 	}
 	e.met.PointsMoved.Add(float64(moved))
-	e.fm.Retry.Add(float64(retry))
-	e.fm.Permanent.Add(float64(failed))
+	e.met.FailedTransient.Add(float64(retry))
+	e.met.FailedPermanent.Add(float64(failed))
 	if failed > 0 {
 		if c, ok := e.rl.Allow("failed:" + js.node); ok {
 			e.log.Warn("judge failed points with an error that will recur: sent again after retry_backoff, dead-lettered after dead_letter_after attempts",
@@ -150,7 +122,7 @@ func (e *Engine) pointsReply(b *batch, pf *proto.PointFailures, now time.Time) {
 		}
 	}
 	if retry > 0 {
-		if c, ok := e.rl.Allow("retry:" + metrics.RetryPartial); ok {
+		if c, ok := e.rl.Allow("retry:" + RetryPartial); ok {
 			e.log.Warn("judge could not judge points for now (transient), retrying with backoff", "node", js.node, "points", retry, "reason", pf.Reason, "suppressed", c)
 		}
 	}
@@ -200,7 +172,7 @@ func (e *Engine) sendDeadLetter(d *dlBatch) {
 func (e *Engine) deadLettered(d *dlBatch, now time.Time) {
 	e.dlInflight--
 	if d.err != nil {
-		e.fm.DeadLetterErrors.Inc()
+		e.met.DeadLetterErrors.Inc()
 		if c, ok := e.rl.Allow("deadletter_error"); ok {
 			e.log.Error("cannot publish to the dead-letter stream: the points stay held and are published again", "points", len(d.refs), "err", d.err, "retry_in", e.cfg.RetryBackoff, "suppressed", c)
 		}
@@ -210,7 +182,7 @@ func (e *Engine) deadLettered(d *dlBatch, now time.Time) {
 		}
 		return
 	}
-	e.fm.DeadLettered.Add(float64(len(d.refs)))
+	e.met.DeadLettered.Add(float64(len(d.refs)))
 	if c, ok := e.rl.Allow("deadlettered"); ok {
 		e.log.Error("points dead-lettered: they failed at a judge with an error that will recur; inspect and replay with `kestrel-transfer deadletter`",
 			"points", len(d.refs), "node", d.info.Judge, "attempts", d.info.Attempts, "reason", d.info.Reason, "suppressed", c)
@@ -255,6 +227,6 @@ func (e *Engine) pumpFailed(now time.Time) time.Time {
 	for _, d := range e.dlWaiting {
 		w += len(d.refs)
 	}
-	e.fm.Waiting.Set(float64(w))
+	e.met.FailedWaiting.Set(float64(w))
 	return next
 }

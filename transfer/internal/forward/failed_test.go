@@ -10,7 +10,6 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 func isPoison(p proto.Point) bool { return strings.HasPrefix(p.Endpoint, "poison") }
@@ -56,13 +55,13 @@ func TestPoisonPointDoesNotStallOthers(t *testing.T) {
 	if info := h.consumerInfo(); info.NumAckPending != 1 {
 		t.Fatalf("%d messages held, want only the poison one", info.NumAckPending)
 	}
-	if v := val(h.met.JudgeRetries.WithLabelValues(metrics.RetryErrorReply)); v != 0 {
+	if v := val(h.met.JudgeRetries.WithLabelValues(RetryErrorReply)); v != 0 {
 		t.Fatalf("%v error-reply retries: a permanent point failure must not fail the request", v)
 	}
-	if v := val(h.eng.fm.Permanent); v < 6 {
+	if v := val(h.met.FailedPermanent); v < 6 {
 		t.Fatalf("permanent failures counted %v", v)
 	}
-	if v := val(h.eng.fm.DeadLettered); v != 0 {
+	if v := val(h.met.DeadLettered); v != 0 {
 		t.Fatalf("dead-lettered %v with dead_letter.after 0", v)
 	}
 }
@@ -81,7 +80,7 @@ func TestPoisonPointDeadLettered(t *testing.T) {
 	if n := j.Failed(); n != 2*3 {
 		t.Fatalf("poison points failed %d times, want 3 each", n)
 	}
-	if v := val(h.eng.fm.DeadLettered); v != 2 {
+	if v := val(h.met.DeadLettered); v != 2 {
 		t.Fatalf("dead-lettered %v points, want 2", v)
 	}
 	if v := val(h.met.PointsForwarded); v != 28 {
@@ -122,13 +121,13 @@ func TestTransientFailuresNeverDeadLettered(t *testing.T) {
 	h.publish("src", proto.EncodeBatch(pts))
 	waitFor(t, "acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	checkAll(t, expected([][]proto.Point{pts}), j)
-	if v := val(h.eng.fm.DeadLettered); v != 0 {
+	if v := val(h.met.DeadLettered); v != 0 {
 		t.Fatalf("dead-lettered %v points for transient failures", v)
 	}
-	if v := val(h.eng.fm.Retry); v < 4*30 {
+	if v := val(h.met.FailedTransient); v < 4*30 {
 		t.Fatalf("transient failures counted %v, want >= 120", v)
 	}
-	if v := val(h.met.JudgeRetries.WithLabelValues(metrics.RetryPartial)); v < 4 {
+	if v := val(h.met.JudgeRetries.WithLabelValues(RetryPartial)); v < 4 {
 		t.Fatalf("partial retries %v", v)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // checkAll fails unless every expected point reached one of the judges at
@@ -61,13 +60,13 @@ func TestFailoverKilledJudge(t *testing.T) {
 		t.Fatal("dead judge still in the ring")
 	}
 	checkAll(t, expected(batches), j1, j2)
-	retries := val(h.met.JudgeRetries.WithLabelValues(metrics.RetryTimeout)) + val(h.met.JudgeRetries.WithLabelValues(metrics.RetryNoResponders))
+	retries := val(h.met.JudgeRetries.WithLabelValues(RetryTimeout)) + val(h.met.JudgeRetries.WithLabelValues(RetryNoResponders))
 	if retries == 0 {
 		t.Error("no retry counted for the dead judge")
 	}
-	left := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)) +
-		val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeTimeout)) +
-		val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeSuspect))
+	left := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)) +
+		val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeTimeout)) +
+		val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeSuspect))
 	if left != 1 {
 		t.Errorf("membership changes for the dead judge = %v, want 1", left)
 	}
@@ -90,7 +89,7 @@ func TestNoRespondersRemovesAtOnce(t *testing.T) {
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
 	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
-	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)); v != 1 {
+	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)); v != 1 {
 		t.Fatalf("no_responders changes = %v, want 1", v)
 	}
 	if len(j2.Points()) != 0 {
@@ -107,7 +106,7 @@ func TestErrorReplyRetried(t *testing.T) {
 	pts := series(0, 30, time.Now().Unix())
 	h.publish("src", proto.EncodeBatch(pts))
 	waitFor(t, "acked after retries", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
-	if v := val(h.met.JudgeRetries.WithLabelValues(metrics.RetryErrorReply)); v != 3 {
+	if v := val(h.met.JudgeRetries.WithLabelValues(RetryErrorReply)); v != 3 {
 		t.Fatalf("error_reply retries = %v, want 3", v)
 	}
 	if v := val(h.met.PointsForwarded); v != 30 {
@@ -185,14 +184,14 @@ func TestMembershipOverNATS(t *testing.T) {
 	waitFor(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 	j1.Leave()
 	waitFor(t, "leave removes", 5*time.Second, func() bool { return !h.mem.Ring().Has("judge-1") })
-	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeLeave)); v != 1 {
+	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeLeave)); v != 1 {
 		t.Fatalf("leave changes = %v", v)
 	}
 	j1.Restart(beatEvery)
 	waitFor(t, "rejoin", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
 	// (That the hold is respected is checked with explicit clocks in the
 	// membership package's tests.)
-	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeJoin)); v != 3 {
+	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeJoin)); v != 3 {
 		t.Fatalf("join changes = %v, want 3", v)
 	}
 }
@@ -212,7 +211,7 @@ func TestShutdownHandsBackUnacked(t *testing.T) {
 	h.publish("src", proto.EncodeBatch(pts))
 	waitFor(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
 	h.stop()
-	if v := val(h.met.MessagesNaked.WithLabelValues(metrics.NakShutdown)); v != 1 {
+	if v := val(h.met.MessagesNaked.WithLabelValues(NakShutdown)); v != 1 {
 		t.Fatalf("naked at shutdown = %v, want 1", v)
 	}
 	if v := val(h.met.MessagesAcked); v != 0 {

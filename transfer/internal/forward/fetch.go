@@ -3,9 +3,9 @@ package forward
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -28,9 +28,9 @@ func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 			case <-ctx.Done():
 				// Not routed: hand it back for another transfer.
 				if err := m.Nak(); err != nil {
-					e.msgOpFailed(metrics.OpNak, err)
+					e.msgOpFailed(OpNak, err)
 				} else {
-					e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Inc()
+					e.met.MessagesNaked.WithLabelValues(NakShutdown).Inc()
 				}
 			}
 		}
@@ -39,6 +39,10 @@ func (e *Engine) fetchLoop(ctx context.Context, cons jetstream.Consumer) {
 		}
 	}
 }
+
+// warmingUp is the reason fetching pauses after the start and every
+// reconnect (logged at Info: it is expected).
+const warmingUp = "membership warming up"
 
 // waitFetchable returns true at once when fetching may go on, else
 // pauses (kestrel_transfer_fetch_paused 1) until the gate opens and a
@@ -54,7 +58,7 @@ func (e *Engine) waitFetchable(ctx context.Context) bool {
 			why = e.cfg.Gate.Blocked()
 		}
 		if why == "" && !e.mem.Ready() {
-			why = "membership warming up"
+			why = warmingUp
 		}
 		if why == "" && e.mem.Ring().Len() == 0 {
 			why = "no judge alive"
@@ -68,7 +72,11 @@ func (e *Engine) waitFetchable(ctx context.Context) bool {
 		}
 		if why != paused {
 			e.met.FetchPaused.Set(1)
-			e.log.Warn("fetching paused", "reason", why, "members", e.mem.Ring().Len())
+			level := slog.LevelWarn
+			if why == warmingUp {
+				level = slog.LevelInfo // every start and reconnect
+			}
+			e.log.Log(ctx, level, "fetching paused", "reason", why, "members", e.mem.Ring().Len())
 			paused = why
 		}
 		select {

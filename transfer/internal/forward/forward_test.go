@@ -17,7 +17,6 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -36,7 +35,8 @@ type harness struct {
 	js   jetstream.JetStream // publisher side
 	nc   *nats.Conn          // the transfer's connection (engine and membership)
 	cons jetstream.Consumer
-	met  *metrics.Metrics
+	met  *Metrics
+	mm   *membership.Metrics
 	mem  *membership.Membership
 	eng  *Engine
 	stop func()
@@ -78,7 +78,8 @@ func newHarness(t *testing.T, srv *server.Server, mod func(*config.Config)) *har
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, srv: srv, subj: cfg.Subjects(), cfg: cfg, met: metrics.New()}
+	reg := prometheus.NewRegistry()
+	h := &harness{t: t, srv: srv, subj: cfg.Subjects(), cfg: cfg, met: NewMetrics(reg), mm: membership.NewMetrics(reg, "kestrel_transfer")}
 	log := testLogger()
 	var err error
 	h.js, err = jetstream.New(natstest.Connect(t, srv))
@@ -88,7 +89,7 @@ func newHarness(t *testing.T, srv *server.Server, mod func(*config.Config)) *har
 	nc := natstest.Connect(t, srv)
 	h.nc = nc
 	h.mem, err = membership.New(membership.Config{Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
-		SuspectAfter: cfg.Judge.SuspectAfter, UnresponsiveAfter: cfg.Judge.UnresponsiveAfter, Ring: ringConfig(cfg)}, log, h.met.Membership)
+		SuspectAfter: cfg.Judge.SuspectAfter, UnresponsiveAfter: cfg.Judge.UnresponsiveAfter, Ring: ringConfig(cfg)}, log, h.mm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,8 +318,8 @@ func TestMalformedAndNewerVersion(t *testing.T) {
 	h.publish("good", proto.EncodeBatch(good))
 
 	waitFor(t, "bad messages terminated, v2 naked, good one forwarded", 10*time.Second, func() bool {
-		return val(h.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed)) == 2 &&
-			val(h.met.MessagesNaked.WithLabelValues(metrics.NakVersion)) >= 1 &&
+		return val(h.met.MessagesTerminated.WithLabelValues(TermMalformed)) == 2 &&
+			val(h.met.MessagesNaked.WithLabelValues(NakVersion)) >= 1 &&
 			val(h.met.PointsForwarded) == 5 && val(h.met.MessagesAcked) == 1
 	})
 	// The terminated messages are gone; the naked one waits (nak delay).

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // handle decodes one ingest message and routes its valid points.
@@ -15,9 +14,9 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 	if err != nil {
 		if proto.IsVersionError(err) {
 			if err := msg.NakWithDelay(e.cfg.NakDelay); err != nil {
-				e.msgOpFailed(metrics.OpNak, err)
+				e.msgOpFailed(OpNak, err)
 			} else {
-				e.met.MessagesNaked.WithLabelValues(metrics.NakVersion).Inc()
+				e.met.MessagesNaked.WithLabelValues(NakVersion).Inc()
 			}
 			if n, ok := e.rl.Allow("version"); ok {
 				e.log.Warn("batch from a newer codec: nak for redelivery to an upgraded transfer", "err", err, "delay", e.cfg.NakDelay, "suppressed", n)
@@ -25,9 +24,9 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 			return
 		}
 		if err := msg.Term(); err != nil {
-			e.msgOpFailed(metrics.OpTerm, err)
+			e.msgOpFailed(OpTerm, err)
 		} else {
-			e.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed).Inc()
+			e.met.MessagesTerminated.WithLabelValues(TermMalformed).Inc()
 		}
 		if n, ok := e.rl.Allow("malformed"); ok {
 			e.log.Warn("malformed batch terminated", "err", err, "suppressed", n)

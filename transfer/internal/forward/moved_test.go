@@ -7,7 +7,6 @@ import (
 
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // A judge answers MOVED for some points (not its own yet, or not settled):
@@ -47,15 +46,15 @@ func TestMovedPointsRoutedAgain(t *testing.T) {
 	if v, m := val(h.met.PointsMoved), j.Moved(); v != float64(m) || m < want {
 		t.Errorf("points moved metric %v, judge refused %d (at least %d)", v, m, want)
 	}
-	if v := val(h.met.JudgeRetries.WithLabelValues(metrics.RetryMoved)); v < 1 {
+	if v := val(h.met.JudgeRetries.WithLabelValues(RetryMoved)); v < 1 {
 		t.Errorf("moved retries %v", v)
 	}
-	for _, r := range []string{metrics.RetryErrorReply, metrics.RetryTimeout} {
+	for _, r := range []string{RetryErrorReply, RetryTimeout} {
 		if v := val(h.met.JudgeRetries.WithLabelValues(r)); v != 0 {
 			t.Errorf("%s retries %v: MOVED is not a failure", r, v)
 		}
 	}
-	if !h.mem.Ring().Has("judge-1") || val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeSuspect)) != 0 {
+	if !h.mem.Ring().Has("judge-1") || val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeSuspect)) != 0 {
 		t.Fatal("a MOVED reply must not take the judge out")
 	}
 }

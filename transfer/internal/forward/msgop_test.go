@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // TestMsgOpErrorsCounted makes every message operation fail and checks
@@ -24,7 +23,7 @@ func TestMsgOpErrorsCounted(t *testing.T) {
 		if msg.acks != 1 {
 			t.Fatalf("acks %d", msg.acks)
 		}
-		if v := opErr(e, metrics.OpAck); v != 1 {
+		if v := opErr(e, OpAck); v != 1 {
 			t.Fatalf("ack errors = %v, want 1", v)
 		}
 		if v := val(e.met.MessagesAcked); v != 0 {
@@ -33,8 +32,8 @@ func TestMsgOpErrorsCounted(t *testing.T) {
 		// A message whose points are all invalid is acked at once.
 		bad := &memMsg{data: proto.EncodeBatch([]proto.Point{{Endpoint: "", Metric: "m", Step: 60, Timestamp: now.Unix()}}), fail: errBroken}
 		e.handle(bad, now)
-		if bad.acks != 1 || opErr(e, metrics.OpAck) != 2 {
-			t.Fatalf("acks %d, ack errors %v", bad.acks, opErr(e, metrics.OpAck))
+		if bad.acks != 1 || opErr(e, OpAck) != 2 {
+			t.Fatalf("acks %d, ack errors %v", bad.acks, opErr(e, OpAck))
 		}
 	})
 
@@ -42,10 +41,10 @@ func TestMsgOpErrorsCounted(t *testing.T) {
 		e := localEngine(t, 2)
 		msg := &memMsg{data: []byte("garbage"), fail: errBroken}
 		e.handle(msg, now)
-		if msg.terms != 1 || opErr(e, metrics.OpTerm) != 1 {
-			t.Fatalf("terms %d, term errors %v", msg.terms, opErr(e, metrics.OpTerm))
+		if msg.terms != 1 || opErr(e, OpTerm) != 1 {
+			t.Fatalf("terms %d, term errors %v", msg.terms, opErr(e, OpTerm))
 		}
-		if v := val(e.met.MessagesTerminated.WithLabelValues(metrics.TermMalformed)); v != 0 {
+		if v := val(e.met.MessagesTerminated.WithLabelValues(TermMalformed)); v != 0 {
 			t.Fatalf("terminated = %v after a failed term", v)
 		}
 	})
@@ -54,10 +53,10 @@ func TestMsgOpErrorsCounted(t *testing.T) {
 		e := localEngine(t, 2)
 		msg := &memMsg{data: []byte{0xCE, 0x57, 0xFF, 0}, fail: errBroken}
 		e.handle(msg, now)
-		if msg.naks != 1 || opErr(e, metrics.OpNak) != 1 {
-			t.Fatalf("naks %d, nak errors %v", msg.naks, opErr(e, metrics.OpNak))
+		if msg.naks != 1 || opErr(e, OpNak) != 1 {
+			t.Fatalf("naks %d, nak errors %v", msg.naks, opErr(e, OpNak))
 		}
-		if v := val(e.met.MessagesNaked.WithLabelValues(metrics.NakVersion)); v != 0 {
+		if v := val(e.met.MessagesNaked.WithLabelValues(NakVersion)); v != 0 {
 			t.Fatalf("naked = %v after a failed nak", v)
 		}
 	})
@@ -70,17 +69,17 @@ func TestMsgOpErrorsCounted(t *testing.T) {
 			t.Fatalf("held %d parked %d", e.held, len(e.parked))
 		}
 		e.markProgress(now.Add(2 * e.cfg.InProgressEvery))
-		if msg.inProgress != 1 || opErr(e, metrics.OpInProgress) != 1 {
-			t.Fatalf("in progress %d, errors %v", msg.inProgress, opErr(e, metrics.OpInProgress))
+		if msg.inProgress != 1 || opErr(e, OpInProgress) != 1 {
+			t.Fatalf("in progress %d, errors %v", msg.inProgress, opErr(e, OpInProgress))
 		}
 		if v := val(e.met.ProgressMarks); v != 0 {
 			t.Fatalf("progress marks = %v after a failed mark", v)
 		}
 		e.shutdown()
-		if msg.naks != 1 || opErr(e, metrics.OpNak) != 1 {
-			t.Fatalf("naks %d, nak errors %v", msg.naks, opErr(e, metrics.OpNak))
+		if msg.naks != 1 || opErr(e, OpNak) != 1 {
+			t.Fatalf("naks %d, nak errors %v", msg.naks, opErr(e, OpNak))
 		}
-		if v := val(e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown)); v != 0 {
+		if v := val(e.met.MessagesNaked.WithLabelValues(NakShutdown)); v != 0 {
 			t.Fatalf("naked = %v after a failed nak", v)
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/nats-io/nats.go"
 )
 
@@ -120,7 +119,7 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 	e.speedUp(js)
 	js.failures = 0
 	js.holdUntil = now.Add(e.cfg.MovedRetry)
-	e.met.JudgeRetries.WithLabelValues(metrics.RetryMoved).Inc()
+	e.met.JudgeRetries.WithLabelValues(RetryMoved).Inc()
 	if !e.stopping {
 		e.syncRing(now)
 	}
@@ -137,7 +136,7 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 		e.pointDone(r)
 	}
 	e.met.PointsMoved.Add(float64(n))
-	if c, ok := e.rl.Allow("retry:" + metrics.RetryMoved); ok {
+	if c, ok := e.rl.Allow("retry:" + RetryMoved); ok {
 		e.log.Info("judge does not serve some points (MOVED), routing them again", "node", js.node, "moved", n, "accepted", len(b.refs)-n, "suppressed", c)
 	}
 	e.freeBatch(b)
@@ -189,8 +188,8 @@ const (
 
 // String returns the outcome's metric label (result and retry reason).
 func (o outcome) String() string {
-	return [...]string{metrics.ResultOK, metrics.ResultMoved, metrics.ResultPartial, metrics.ResultNoResp, metrics.ResultTimeout,
-		metrics.ResultError, metrics.ResultBadReply, metrics.ResultReqError}[o]
+	return [...]string{ResultOK, ResultMoved, ResultPartial, ResultNoResp, ResultTimeout,
+		ResultError, ResultBadReply, ResultReqError}[o]
 }
 
 // outcomeOf classifies a request's error, with a MOVED reply's bitmap or a

@@ -2,8 +2,6 @@ package forward
 
 import (
 	"time"
-
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // shutdown stops in order: the fetch loop has stopped; messages fetched
@@ -19,7 +17,7 @@ func (e *Engine) shutdown() {
 		select {
 		case m := <-e.in:
 			if err := m.Nak(); err != nil {
-				e.msgOpFailed(metrics.OpNak, err)
+				e.msgOpFailed(OpNak, err)
 			} else {
 				naked++
 			}
@@ -51,12 +49,12 @@ wait:
 	}
 	for m := e.head; m != nil; m = m.next {
 		if err := m.msg.Nak(); err != nil {
-			e.msgOpFailed(metrics.OpNak, err)
+			e.msgOpFailed(OpNak, err)
 		} else {
 			naked++
 		}
 	}
-	e.met.MessagesNaked.WithLabelValues(metrics.NakShutdown).Add(float64(naked))
+	e.met.MessagesNaked.WithLabelValues(NakShutdown).Add(float64(naked))
 	if naked > 0 || e.inflight > 0 {
 		e.log.Warn("stopping with unacknowledged messages: handed back (nak), jetstream redelivers them",
 			"messages", naked, "abandoned_requests", e.inflight)

@@ -8,7 +8,6 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 )
 
 // A judge that heartbeats but answers too late (a long GC, a slow Redis)
@@ -39,7 +38,7 @@ func TestSlowJudgeKeepsRingPosition(t *testing.T) {
 
 	j2.Hold()
 	pub(10, 20)
-	timeouts := h.met.JudgeRetries.WithLabelValues(metrics.RetryTimeout)
+	timeouts := h.met.JudgeRetries.WithLabelValues(RetryTimeout)
 	waitFor(t, "judge-2's requests timing out", 15*time.Second, func() bool {
 		return val(timeouts) >= 4*float64(h.cfg.Judge.SuspectAfter) || !h.mem.Ring().Has("judge-2")
 	})
@@ -66,11 +65,11 @@ func TestSlowJudgeKeepsRingPosition(t *testing.T) {
 		return val(h.met.MessagesAcked) == float64(len(batches)) && h.drained()
 	})
 	for _, reason := range []string{membership.ChangeSuspect, membership.ChangeEvicted, membership.ChangeTimeout, membership.ChangeLeave} {
-		if v := val(h.met.Membership.MembershipChanges.WithLabelValues(reason)); v != 0 {
+		if v := val(h.mm.MembershipChanges.WithLabelValues(reason)); v != 0 {
 			t.Errorf("membership changes{%s} = %v, want 0", reason, v)
 		}
 	}
-	if v := val(h.met.Membership.EvictsPublished.WithLabelValues(membership.PublishOK)); v != 0 {
+	if v := val(h.mm.EvictsPublished.WithLabelValues(membership.PublishOK)); v != 0 {
 		t.Errorf("evicts published %v, want 0", v)
 	}
 	collect(t, r, j1, j2) // fails on any point sent to the judge that does not own it
@@ -98,14 +97,14 @@ func TestUnresponsiveJudgeTakenOut(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	timeouts := h.met.JudgeRetries.WithLabelValues(metrics.RetryTimeout)
+	timeouts := h.met.JudgeRetries.WithLabelValues(RetryTimeout)
 	waitFor(t, "first timeout", 10*time.Second, func() bool { return val(timeouts) >= 1 })
 	first := time.Now()
 	waitFor(t, "judge-2 out of the ring", 10*time.Second, func() bool { return !h.mem.Ring().Has("judge-2") })
 	if took := time.Since(first); took < after-150*time.Millisecond {
 		t.Fatalf("taken out %v after its first timeout, before unresponsive_after (%v)", took, after)
 	}
-	if v := val(h.met.Membership.MembershipChanges.WithLabelValues(membership.ChangeSuspect)); v != 1 {
+	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeSuspect)); v != 1 {
 		t.Fatalf("suspect changes = %v, want 1", v)
 	}
 	waitFor(t, "every message acked by judge-1", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })

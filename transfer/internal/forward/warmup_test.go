@@ -71,11 +71,11 @@ func TestWarmUpAfterReconnect(t *testing.T) {
 		t.Fatalf("warming up gauge %v after routing", v)
 	}
 	for _, reason := range []string{membership.ChangeTimeout, membership.ChangeEvicted, membership.ChangeSuspect, membership.ChangeNoResponders} {
-		if v := val(h.met.Membership.MembershipChanges.WithLabelValues(reason)); v != 0 {
+		if v := val(h.mm.MembershipChanges.WithLabelValues(reason)); v != 0 {
 			t.Errorf("membership changes{%s} = %v after a reconnect, want 0", reason, v)
 		}
 	}
-	if v := val(h.met.Membership.EvictsPublished.WithLabelValues(membership.PublishOK)); v != 0 {
+	if v := val(h.mm.EvictsPublished.WithLabelValues(membership.PublishOK)); v != 0 {
 		t.Errorf("evicts published %v", v)
 	}
 	checkAll(t, expected(batches), j1, j2)

@@ -16,7 +16,7 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // check is a settable StreamCheck and RingCheck.
@@ -38,10 +38,10 @@ func TestHealth(t *testing.T) {
 	cfg := config.Default()
 	subj := cfg.Subjects()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	met := metrics.New()
+	reg := prometheus.NewRegistry()
 	nc := natstest.Connect(t, srv)
 	mem, err := membership.New(membership.Config{Timeout: 5 * time.Second, RejoinHold: 200 * time.Millisecond,
-		SuspectAfter: 3, Ring: cfg.RingParams().Ring(), Self: "transfer-test"}, log, met.Membership)
+		SuspectAfter: 3, Ring: cfg.RingParams().Ring(), Self: "transfer-test"}, log, membership.NewMetrics(reg, "kestrel_transfer"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestHealth(t *testing.T) {
 	go func() { _ = mem.Run(ctx, nc, subj.Members()); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	stream, ring := &check{}, &check{}
-	web := httptest.NewServer(httpapi.Handler(nc, mem, stream, ring, met.Registry))
+	web := httptest.NewServer(httpapi.Handler(nc, mem, stream, ring, reg))
 	defer web.Close()
 	health := func() (int, string) {
 		t.Helper()

@@ -43,6 +43,17 @@ func New(bucket string, want ringparams.Params, mismatch prometheus.Gauge, log *
 		reason: "ring parameters not yet read from " + bucket, changed: make(chan struct{})}
 }
 
+// NewMismatchGauge returns kestrel_transfer_ring_config_mismatch, the gauge
+// New sets, registered on reg (nil: not registered).
+func NewMismatchGauge(reg prometheus.Registerer) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config_mismatch",
+		Help: "1 while this transfer's ring parameters differ from the shared KV bucket's (or the bucket holds none): it does not fetch."})
+	if reg != nil {
+		reg.MustRegister(g)
+	}
+	return g
+}
+
 // Bucket returns the bucket name.
 func (g *Guard) Bucket() string { return g.bucket }
 

@@ -20,10 +20,10 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/forward"
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
-	"github.com/kestrel-mon/kestrel/transfer/internal/metrics"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ringcheck"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -76,9 +76,9 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 	}
 	cfg := testConfig()
 	want := cfg.RingParams()
-	met := metrics.New()
+	mismatch := ringcheck.NewMismatchGauge(nil)
 	var logs lockedBuffer
-	g := ringcheck.New("KESTREL_RING", want, met.RingConfigMismatch, slog.New(slog.NewTextHandler(&logs, nil)))
+	g := ringcheck.New("KESTREL_RING", want, mismatch, slog.New(slog.NewTextHandler(&logs, nil)))
 	if why := g.Blocked(); !strings.Contains(why, "not yet read") {
 		t.Fatalf("before Run: %q", why)
 	}
@@ -109,7 +109,7 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 	if why := g.Blocked(); why != reason {
 		t.Fatalf("blocked %q, want %q", why, reason)
 	}
-	if v := testutil.ToFloat64(met.RingConfigMismatch); v != 1 {
+	if v := testutil.ToFloat64(mismatch); v != 1 {
 		t.Fatalf("mismatch gauge %v", v)
 	}
 	// Deleted: still blocked, another reason.
@@ -123,7 +123,7 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "guard open again", func() bool { return g.Blocked() == "" })
-	if v := testutil.ToFloat64(met.RingConfigMismatch); v != 0 {
+	if v := testutil.ToFloat64(mismatch); v != 0 {
 		t.Fatalf("mismatch gauge %v after the match", v)
 	}
 	out := logs.String()
@@ -159,19 +159,20 @@ func TestMismatchStopsRouting(t *testing.T) {
 
 	// The transfer, wired as main wires it.
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	met := metrics.New()
+	reg := prometheus.NewRegistry()
+	met, mismatch := forward.NewMetrics(reg), ringcheck.NewMismatchGauge(reg)
 	nc := natstest.Connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mem, err := membership.New(membership.Config{Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
-		SuspectAfter: cfg.Judge.SuspectAfter, Ring: cfg.RingParams().Ring(), Self: "transfer-test"}, log, met.Membership)
+		SuspectAfter: cfg.Judge.SuspectAfter, Ring: cfg.RingParams().Ring(), Self: "transfer-test"}, log, membership.NewMetrics(reg, "kestrel_transfer"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	guard := ringcheck.New(bucket, cfg.RingParams(), met.RingConfigMismatch, log)
-	web := httptest.NewServer(httpapi.Handler(nc, mem, nil, guard, met.Registry))
+	guard := ringcheck.New(bucket, cfg.RingParams(), mismatch, log)
+	web := httptest.NewServer(httpapi.Handler(nc, mem, nil, guard, reg))
 	defer web.Close()
 	cons, err := stream.Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer)
 	if err != nil {
@@ -207,7 +208,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 		var got map[string]string
 		return code == http.StatusServiceUnavailable && json.Unmarshal([]byte(body), &got) == nil && got["ring"] == reason
 	})
-	if v := testutil.ToFloat64(met.RingConfigMismatch); v != 1 {
+	if v := testutil.ToFloat64(mismatch); v != 1 {
 		t.Fatalf("mismatch gauge %v", v)
 	}
 	waitFor(t, "fetching paused", func() bool { return testutil.ToFloat64(met.FetchPaused) == 1 })
@@ -245,7 +246,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 	waitFor(t, "health 200", func() bool { code, _ := health(); return code == http.StatusOK })
 	waitFor(t, "points at the judge", func() bool { return len(judge.Points()) == 5 })
 	waitFor(t, "messages acked", func() bool { return testutil.ToFloat64(met.MessagesAcked) == 5 })
-	if v := testutil.ToFloat64(met.RingConfigMismatch); v != 0 {
+	if v := testutil.ToFloat64(mismatch); v != 0 {
 		t.Fatalf("mismatch gauge %v after the match", v)
 	}
 	if v := testutil.ToFloat64(met.FetchPaused); v != 0 {

@@ -8,19 +8,15 @@
 package ringcmd
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/lib/ringparams"
-	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/kestrel-mon/kestrel/lib/run"
+	"github.com/kestrel-mon/kestrel/transfer/internal/admin"
 )
 
 const usage = `usage:
@@ -35,28 +31,17 @@ const usage = `usage:
       to the new values, then start them.
 `
 
+var command = admin.Command{Group: "ring", Verbs: []string{"get", "set"}, Usage: usage, Timeout: 10 * time.Second,
+	CfgHelp: "nats block, subject prefix, ring.bucket_replicas"}
+
 // Main runs `ring <args>` and returns the exit code: 0 done, 1 failed, 2
 // bad usage or config.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	inv, code, done := command.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
-	switch args[0] {
-	case "get", "set":
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown ring command %q\n%s", args[0], usage)
-		return 2
-	}
-	cmd := args[0]
-	fs := flag.NewFlagSet("kestrel-transfer ring "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	cfgPath := fs.String("c", "transfer.yaml", "config file (nats block, subject prefix, ring.bucket_replicas)")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for NATS")
+	fs := inv.Flags
 	var (
 		partitions  = fs.Int("partition-count", 0, "set: ring.partition_count")
 		replication = fs.Int("replication-factor", 0, "set: ring.replication_factor")
@@ -64,42 +49,25 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		memberTO    = fs.Duration("member-timeout", 0, "set: membership.timeout")
 		rejoinHold  = fs.Duration("rejoin-hold", 0, "set: membership.rejoin_hold")
 	)
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if !inv.Parse() {
+		return run.ExitUsage
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments %v\n%s", fs.Args(), usage)
-		return 2
-	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cmd := inv.Verb
 	if cmd == "get" {
 		for _, n := range []string{"partition-count", "replication-factor", "load", "member-timeout", "rejoin-hold"} {
-			if given[n] {
+			if inv.Given(n) {
 				fmt.Fprintf(stderr, "-%s is a flag of ring set\n", n)
-				return 2
+				return run.ExitUsage
 			}
 		}
 	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	sess, code := inv.Open()
+	if sess == nil {
+		return code
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nc, err := natsconn.Connect(cfg.NATS, "kestrel-transfer ring", log, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer sess.Close()
+	cfg, js, ctx := sess.Config, sess.JS, sess.Ctx
+	given := inv.Given
 	bucket := cfg.Subjects().RingBucket()
 
 	stored, err := ringparams.Get(ctx, js, bucket)
@@ -121,19 +89,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if !found {
 		next = cfg.RingParams()
 	}
-	if given["partition-count"] {
+	if given("partition-count") {
 		next.PartitionCount = *partitions
 	}
-	if given["replication-factor"] {
+	if given("replication-factor") {
 		next.ReplicationFactor = *replication
 	}
-	if given["load"] {
+	if given("load") {
 		next.Load = *load
 	}
-	if given["member-timeout"] {
+	if given("member-timeout") {
 		next.MemberTimeout = *memberTO
 	}
-	if given["rejoin-hold"] {
+	if given("rejoin-hold") {
 		next.RejoinHold = *rejoinHold
 	}
 	if err := next.Validate(); err != nil {

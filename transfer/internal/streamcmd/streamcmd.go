@@ -9,19 +9,15 @@
 package streamcmd
 
 import (
-	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/run"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/config"
-	"github.com/kestrel-mon/kestrel/transfer/internal/natsconn"
+	"github.com/kestrel-mon/kestrel/transfer/internal/admin"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 const usage = `usage:
@@ -37,54 +33,25 @@ const usage = `usage:
       they warn that theirs differ.
 `
 
-// Main runs `stream <args>` and returns the exit code: 0 done, 1 failed,
-// 2 bad usage or config.
+var command = admin.Command{Group: "stream", Verbs: []string{"get", "apply"}, Usage: usage, Timeout: 30 * time.Second,
+	CfgHelp: "nats block, stream.*, consumer.*"}
+
+// Main runs `stream <args>` and returns the exit code: 0 done, 1 failed, 2
+// bad usage or config.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	inv, code, done := command.Start(args, stdout, stderr)
+	if done {
+		return code
 	}
-	switch args[0] {
-	case "get", "apply":
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "unknown stream command %q\n%s", args[0], usage)
-		return 2
+	if !inv.Parse() {
+		return run.ExitUsage
 	}
-	cmd := args[0]
-	fs := flag.NewFlagSet("kestrel-transfer stream "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	cfgPath := fs.String("c", "transfer.yaml", "config file (nats block, stream.*, consumer.*)")
-	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for NATS")
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	sess, code := inv.Open()
+	if sess == nil {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments %v\n%s", fs.Args(), usage)
-		return 2
-	}
-	cfg, err := config.Load(*cfgPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	nc, err := natsconn.Connect(cfg.NATS, "kestrel-transfer stream", log, nil)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
+	defer sess.Close()
+	cmd, cfg, js, ctx, cfgPath := inv.Verb, sess.Config, sess.JS, sess.Ctx, &sess.CfgPath
 	subj := cfg.Subjects()
 
 	if cmd == "apply" {

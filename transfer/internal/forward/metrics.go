@@ -1,12 +1,8 @@
-// Package metrics holds the transfer's Prometheus metrics, on a registry
-// of its own (never the global default).
-package metrics
+package forward
 
 import (
-	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Retry reasons (label values of JudgeRetries).
@@ -45,10 +41,8 @@ const (
 	OpInProgress = "in_progress"
 )
 
-// Metrics are every metric the transfer exports.
+// Metrics are the data path's metrics, named kestrel_transfer_*.
 type Metrics struct {
-	Registry *prometheus.Registry
-
 	PointsReceived  prometheus.Counter
 	PointsForwarded prometheus.Counter
 	PointsMoved     prometheus.Counter
@@ -80,32 +74,26 @@ type Metrics struct {
 	// became slow.
 	JudgeSlow      *prometheus.GaugeVec
 	JudgeSlowdowns prometheus.Counter
-	// RingConfigMismatch is 1 while this transfer's ring parameters differ
-	// from the shared bucket's (it does not fetch meanwhile).
-	RingConfigMismatch prometheus.Gauge
-
-	NATSAsyncErrors *prometheus.CounterVec
-
 	// MsgOpErrors counts failed Ack/Nak/Term/InProgress calls on ingest
 	// messages, by op; MsgOpError holds its pre-created children.
 	MsgOpErrors *prometheus.CounterVec
 	MsgOpError  map[string]prometheus.Counter
 
-	// Membership holds the ring and membership metrics, named
-	// kestrel_transfer_ring_members, kestrel_transfer_membership_changes_total{reason},
-	// kestrel_transfer_member_messages_dropped_total{reason},
-	// kestrel_transfer_member_evicts_published_total{result} and
-	// kestrel_transfer_ring_config{partition_count,replication_factor,load}.
-	Membership *membership.Metrics
+	// Points a judge reported not judged (see failed.go).
+	FailedTransient, FailedPermanent prometheus.Counter
+	DeadLettered, DeadLetterErrors   prometheus.Counter
+	FailedWaiting                    prometheus.Gauge
 }
 
-// New registers every metric on a new registry, with the Go and process
-// collectors.
-func New() *Metrics {
-	r := prometheus.NewRegistry()
-	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	f := func(c prometheus.Collector) { r.MustRegister(c) }
-	m := &Metrics{Registry: r}
+// NewMetrics returns the data path's metrics, registered on reg (nil: not
+// registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	f := func(c prometheus.Collector) {
+		if reg != nil {
+			reg.MustRegister(c)
+		}
+	}
+	m := &Metrics{}
 	m.PointsReceived = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_received_total", Help: "Points decoded from ingest messages."})
 	m.PointsForwarded = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_forwarded_total", Help: "Points acknowledged by a judge."})
 	m.PointsMoved = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_moved_total", Help: "Points a judge answered MOVED (not its own in its view of the ring, or gained too recently), routed again."})
@@ -127,21 +115,15 @@ func New() *Metrics {
 	m.WarmingUp = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_warming_up", Help: "1 while the membership warms up after the start or a NATS reconnect (max(membership.timeout, 2 × the largest heartbeat interval)): nothing is routed, fetched points are parked."})
 	m.JudgeSlow = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "kestrel_transfer_judge_slow", Help: "1 while requests to the judge time out and its in-flight limit is lowered (it stays in the ring unless unresponsive for judge.unresponsive_after)."}, []string{"node"})
 	m.JudgeSlowdowns = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_judge_slowdowns_total", Help: "Times a judge became slow (a request timed out): its in-flight limit halved, with backoff, instead of taking it out of the ring."})
-	m.RingConfigMismatch = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_ring_config_mismatch", Help: "1 while this transfer's ring parameters differ from the shared KV bucket's (or the bucket holds none): it does not fetch."})
-	m.NATSAsyncErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_nats_async_errors_total", Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."}, []string{"kind"})
-	m.NATSAsyncErrors.WithLabelValues("slow_consumer")
-	m.NATSAsyncErrors.WithLabelValues("other")
-	f(m.NATSAsyncErrors)
 	m.MsgOpErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_msg_op_errors_total", Help: "Ack, Nak, Term and InProgress calls on ingest messages that failed, by op (the message is redelivered after ack_wait)."}, []string{"op"})
 	m.MsgOpError = make(map[string]prometheus.Counter)
 	for _, op := range []string{OpAck, OpNak, OpTerm, OpInProgress} {
 		m.MsgOpError[op] = m.MsgOpErrors.WithLabelValues(op)
 	}
 	f(m.MsgOpErrors)
-	m.Membership = membership.NewMetrics(r, "kestrel_transfer")
 	for _, c := range []prometheus.Collector{m.PointsReceived, m.PointsForwarded, m.PointsMoved, m.PointsRejected, m.MessagesReceived, m.MessagesAcked,
 		m.MessagesTerminated, m.MessagesNaked, m.ProgressMarks, m.MessagesHeld, m.FetchErrors, m.JudgeRequestDuration,
-		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused, m.RingConfigMismatch,
+		m.JudgeRetries, m.JudgeInflight, m.PendingPoints, m.JudgePendingPoints, m.ParkedPoints, m.FetchPaused,
 		m.WarmingUp, m.JudgeSlow, m.JudgeSlowdowns} {
 		f(c)
 	}
@@ -160,6 +142,19 @@ func New() *Metrics {
 	m.MessagesTerminated.WithLabelValues(TermMalformed)
 	m.MessagesNaked.WithLabelValues(NakVersion)
 	m.MessagesNaked.WithLabelValues(NakShutdown)
+	failed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_transfer_points_failed_total",
+		Help: "Points a judge reported not judged, by class: transient (sent again at once, with the judge's backoff; never dead-lettered), permanent (an error that will recur: sent again after judge.retry_backoff, dead-lettered after dead_letter.after attempts)."},
+		[]string{"class"})
+	m.FailedTransient, m.FailedPermanent = failed.WithLabelValues("transient"), failed.WithLabelValues("permanent")
+	m.DeadLettered = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_points_dead_lettered_total",
+		Help: "Points stored in the dead-letter stream after dead_letter.after permanent failures (then acknowledged); see `kestrel-transfer deadletter`."})
+	m.DeadLetterErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_transfer_dead_letter_errors_total",
+		Help: "Dead-letter publications that failed (the stream is full or unreachable): the points stay held and are published again after judge.retry_backoff."})
+	m.FailedWaiting = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_transfer_failed_points_waiting",
+		Help: "Points a judge failed permanently, waiting to be sent again or to be dead-lettered."})
+	for _, c := range []prometheus.Collector{failed, m.DeadLettered, m.DeadLetterErrors, m.FailedWaiting} {
+		f(c)
+	}
 	return m
 }
 

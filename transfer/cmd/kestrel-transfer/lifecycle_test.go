@@ -1,0 +1,133 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/proctest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+)
+
+// transfer starts the binary with yaml (http on a free port, JSON logs).
+func transfer(t *testing.T, yaml string) *proctest.Proc {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "transfer.yaml")
+	if err := os.WriteFile(path, []byte(yaml+"http: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return proctest.Start(t, buildBinary(t), "-c", path)
+}
+
+// Flags and config errors exit 2 naming the file, line and field; a
+// malformed NATS URL is one of them (it used to be retried for ever).
+func TestFlagsAndConfigErrors(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-version"}, 0, "kestrel-transfer test-1"},
+		{[]string{"-nope"}, 2, "flag provided but not defined: -nope"},
+		{[]string{"extra"}, 2, `unexpected arguments ["extra"]`},
+		{[]string{"-c", "/nonexistent/transfer.yaml"}, 2, "/nonexistent/transfer.yaml"},
+		{[]string{"-c", write("a.yaml", "nats:\n  urls: [\"htp:/bad url\"]\n")}, 2, `a.yaml: nats.urls[0]: "htp:/bad url" is not a NATS URL`},
+		{[]string{"-c", write("b.yaml", "judge:\n  linger: 5ms\n  lingerr: 1s\n")}, 2, "b.yaml: line 3: judge.lingerr: field lingerr not found"},
+		{[]string{"-c", write("c.yaml", "ring: {load: 0.5}\nmin_step: 0\n")}, 2, "c.yaml: ring.load: must be > 1.0"},
+		{[]string{"-c", write("c.yaml", "ring: {load: 0.5}\nmin_step: 0\n")}, 2, "c.yaml: min_step: must be > 0"},
+		{[]string{"-c", write("d.yaml", ""), "-log.level", "loud"}, 2, `log.level: must be debug, info, warn or error, got "loud"`},
+	} {
+		code, stdout, stderr := proctest.Run(t, bin, c.args...)
+		if code != c.code || !strings.Contains(stdout+stderr, c.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d with %q", c.args, code, stdout+stderr, c.code, c.want)
+		}
+	}
+}
+
+// NATS not there: the transfer says so within a second, keeps trying,
+// and stops at once on SIGTERM.
+func TestNATSDown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "nats://" + ln.Addr().String()
+	ln.Close()
+	p := transfer(t, "nats: {urls: [\""+url+"\"]}\n")
+	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(p.LogLines("cannot reach NATS at "+url)) > 0 })
+	started, err := time.Parse(time.RFC3339Nano, p.LogLines("starting")[0]["time"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	said, _ := time.Parse(time.RFC3339Nano, p.LogLines("cannot reach NATS at")[0]["time"].(string))
+	if d := said.Sub(started); d > time.Second {
+		t.Errorf("cannot reach NATS logged %v after starting", d)
+	}
+	p.Stop(t, 2*time.Second)
+}
+
+// SIGTERM while still connecting to a server that accepted the connection
+// but never answers (connect_timeout is a minute).
+func TestSIGTERMWhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			defer c.Close()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	p := transfer(t, "nats: {urls: [\"nats://"+ln.Addr().String()+"\"], connect_timeout: 1m}\n")
+	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return accepted.Load() > 0 })
+	p.Stop(t, 2*time.Second)
+}
+
+// A clean stop logs every shutdown step and nothing above INFO (it used to
+// log WARN nats disconnected err=<nil>).
+func TestCleanStop(t *testing.T) {
+	srv := natstest.StartServer(t)
+	p := transfer(t, "nats: {urls: [\""+srv.ClientURL()+"\"]}\nmembership: {timeout: 1s, rejoin_hold: 200ms}\n")
+	wait.For(t, "forwarding", 20*time.Second, func() bool { return len(p.LogLines("forwarding")) > 0 })
+	p.Stop(t, 15*time.Second)
+	for _, l := range p.LogLines("") {
+		if l["level"] != "INFO" {
+			t.Errorf("not INFO: %v", l)
+		}
+	}
+	for _, step := range []string{"stop forwarding", "stop membership and stream keeper", "stop http", "drain nats"} {
+		found := false
+		for _, l := range p.LogLines("shutdown step done") {
+			found = found || l["step"] == step
+		}
+		if !found {
+			t.Errorf("shutdown step %q not logged", step)
+		}
+	}
+	if len(p.LogLines("nats disconnected")) != 1 {
+		t.Error("the disconnect is not logged")
+	}
+}
