@@ -23,6 +23,15 @@ type Config struct {
 // Default returns the documented defaults: level info, format text.
 func Default() Config { return Config{Level: "info", Format: "text"} }
 
+// WithLevel returns c with its level replaced by level (a -log.level
+// flag), or c itself when level is empty.
+func (c Config) WithLevel(level string) Config {
+	if level != "" {
+		c.Level = level
+	}
+	return c
+}
+
 // Validate reports every bad field at once, each named as it is written
 // in the config file (log.level, log.format).
 func (c Config) Validate() error {

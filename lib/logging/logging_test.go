@@ -83,3 +83,13 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 		}
 	}
 }
+
+func TestWithLevel(t *testing.T) {
+	c := Config{Level: "info", Format: "json"}
+	if got := c.WithLevel(""); got != c {
+		t.Fatalf("empty override changed %+v to %+v", c, got)
+	}
+	if got := c.WithLevel("debug"); got != (Config{Level: "debug", Format: "json"}) || c.Level != "info" {
+		t.Fatalf("override: %+v (original %+v)", got, c)
+	}
+}

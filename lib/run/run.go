@@ -4,21 +4,25 @@
 //
 // A binary's main has this shape (the judge is the example):
 //
-//	func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+//	func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }
 //
-//	func run(args []string, stdout, stderr io.Writer) int {
+//	func runMain(args []string, stdout, stderr io.Writer) int {
 //		fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-//		...
-//		if err := fs.Parse(args); err != nil {
-//			return run.ExitUsage
+//		fs.SetOutput(stderr)
+//		f, code, done := run.ParseFlags(fs, args, binary+".yaml", version, stdout)
+//		if done {
+//			return code
 //		}
-//		cfg, err := config.Load(*cfgPath)
+//		cfg, err := config.Load(f.ConfigPath)
 //		if err != nil {
 //			fmt.Fprintln(stderr, binary+":", err)
 //			return run.ExitUsage
 //		}
-//		log, err := logging.New(cfg.Log, stderr)
-//		...
+//		log, err := logging.New(cfg.Log.WithLevel(f.LogLevel), stderr)
+//		if err != nil {
+//			fmt.Fprintln(stderr, binary+": -log.level:", err)
+//			return run.ExitUsage
+//		}
 //		a, err := app.New(cfg, log)
 //		if err != nil {
 //			log.Error("cannot start", "err", err)

@@ -1,32 +1,15 @@
 package run
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 )
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestExitCodes(t *testing.T) {
 	if ExitOK != 0 || ExitFailure != 1 || ExitUsage != 2 {
@@ -35,7 +18,7 @@ func TestExitCodes(t *testing.T) {
 }
 
 func TestShutdownRunsStepsInOrderAndLogsEach(t *testing.T) {
-	var buf logBuf
+	var buf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
 	sd := NewShutdown(log, time.Minute)
 	var order []string

@@ -30,34 +30,21 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "ops-meta.yaml", "config file")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	level := fs.String("log.level", "", "override log.level (debug|info|warn|error)")
-	if err := fs.Parse(args); err != nil {
-		return run.ExitUsage
+	f, code, done := run.ParseFlags(fs, args, "ops-meta.yaml", version, stdout)
+	if done {
+		return code
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", binary, fs.Args())
-		return run.ExitUsage
-	}
-	if *showVersion {
-		fmt.Fprintf(stdout, "%s %s\n", binary, version)
-		return run.ExitOK
-	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(f.ConfigPath)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+":", err)
 		return run.ExitUsage
 	}
-	if *level != "" {
-		cfg.Log.Level = *level
-	}
-	log, err := logging.New(cfg.Log, stderr)
+	log, err := logging.New(cfg.Log.WithLevel(f.LogLevel), stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+": -log.level:", err)
 		return run.ExitUsage
 	}
-	log.Info("starting", "version", version, "config", *cfgPath)
+	log.Info("starting", "version", version, "config", f.ConfigPath)
 	a, err := app.New(cfg, log, version)
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -16,56 +16,51 @@ import (
 // RolloutSpec describes a rollout, from the file's rollouts or from the
 // API (JSON, durations as strings like "10m").
 type RolloutSpec struct {
-	ID               string        `yaml:"id"`
-	Agent            string        `yaml:"agent"`
-	From             string        `yaml:"from"`
-	To               string        `yaml:"to"`
-	Waves            []float64     `yaml:"waves"`
-	Soak             time.Duration `yaml:"soak"`
-	Deadline         time.Duration `yaml:"deadline"`
-	FailureThreshold string        `yaml:"failure_threshold"`
+	ID               string        `yaml:"id" json:"id"`
+	Agent            string        `yaml:"agent" json:"agent"`
+	From             string        `yaml:"from" json:"from"`
+	To               string        `yaml:"to" json:"to"`
+	Waves            []float64     `yaml:"waves" json:"waves"`
+	Soak             time.Duration `yaml:"soak" json:"soak"`
+	Deadline         time.Duration `yaml:"deadline" json:"deadline"`
+	FailureThreshold string        `yaml:"failure_threshold" json:"failure_threshold"`
 }
 
-// rolloutSpecJSON is RolloutSpec on the API: durations as Go duration
-// strings.
+// rolloutSpecFields is RolloutSpec without its JSON methods.
+type rolloutSpecFields RolloutSpec
+
+// rolloutSpecJSON is RolloutSpec on the wire: its durations shadowed by
+// string forms.
 type rolloutSpecJSON struct {
-	ID               string          `json:"id"`
-	Agent            string          `json:"agent"`
-	From             string          `json:"from"`
-	To               string          `json:"to"`
-	Waves            []float64       `json:"waves"`
-	Soak             json.RawMessage `json:"soak"`
-	Deadline         json.RawMessage `json:"deadline"`
-	FailureThreshold string          `json:"failure_threshold"`
+	*rolloutSpecFields
+	Soak     json.RawMessage `json:"soak"`
+	Deadline json.RawMessage `json:"deadline"`
 }
 
 // MarshalJSON writes the durations as strings ("10m0s").
 func (r RolloutSpec) MarshalJSON() ([]byte, error) {
-	return json.Marshal(rolloutSpecJSON{
-		ID: r.ID, Agent: r.Agent, From: r.From, To: r.To, Waves: r.Waves,
-		Soak: durationJSON(r.Soak), Deadline: durationJSON(r.Deadline), FailureThreshold: r.FailureThreshold,
-	})
+	f := rolloutSpecFields(r)
+	return json.Marshal(rolloutSpecJSON{&f, durationJSON(r.Soak), durationJSON(r.Deadline)})
 }
 
 // UnmarshalJSON reads a rollout object strictly (an unknown field is an
 // error), durations as strings ("10m"); an absent duration stays 0.
 func (r *RolloutSpec) UnmarshalJSON(b []byte) error {
-	var j rolloutSpecJSON
+	var f rolloutSpecFields
+	j := rolloutSpecJSON{rolloutSpecFields: &f}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
 		return err
 	}
-	soak, err := parseDurationJSON(j.Soak)
-	if err != nil {
+	var err error
+	if f.Soak, err = parseDurationJSON(j.Soak); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
-	deadline, err := parseDurationJSON(j.Deadline)
-	if err != nil {
+	if f.Deadline, err = parseDurationJSON(j.Deadline); err != nil {
 		return fmt.Errorf("deadline: %w", err)
 	}
-	*r = RolloutSpec{ID: j.ID, Agent: j.Agent, From: j.From, To: j.To, Waves: j.Waves,
-		Soak: soak, Deadline: deadline, FailureThreshold: j.FailureThreshold}
+	*r = RolloutSpec(f)
 	return nil
 }
 

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
 	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
+	"github.com/kestrel-mon/kestrel/ops-updater/internal/artifact"
 	"github.com/kestrel-mon/kestrel/ops-updater/internal/unpack"
 	"github.com/kestrel-mon/kestrel/proto"
 )
