@@ -41,6 +41,13 @@ func TestExampleFile(t *testing.T) {
 	}
 }
 
+// The config shipped in the fleet package loads.
+func TestPackagedConfig(t *testing.T) {
+	if _, err := Load("../../package/agent.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestLoadValues(t *testing.T) {
 	p := write(t, `
 hostname: web01
