@@ -18,6 +18,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/nats-io/nats-server/v2/server"
@@ -75,17 +76,6 @@ func get(url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // writeConfig writes a transfer.yaml for srv and an HTTP address; extra
@@ -151,13 +141,13 @@ func TestBinary(t *testing.T) {
 	httpAddr := freeAddr(t)
 	p := proctest.Start(t, bin, "-c", writeConfig(t, srv, httpAddr), "-log.level", "debug")
 	base := "http://" + httpAddr
-	waitFor(t, "health 503 without judges", func() bool {
+	wait.For(t, "health 503 without judges", 20*time.Second, func() bool {
 		code, body := get(base + "/health")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "no judge")
 	})
 	subj, _ := proto.NewSubjects("kestrel")
 	j := natstest.StartJudge(t, srv, subj, "judge-a", 100*time.Millisecond)
-	waitFor(t, "health 200 with a judge", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+	wait.For(t, "health 200 with a judge", 20*time.Second, func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
 
 	js, err := jetstream.New(natstest.Connect(t, srv))
 	if err != nil {
@@ -175,8 +165,8 @@ func TestBinary(t *testing.T) {
 	if _, err := js.Publish(ctx, subj.Ingest("host01"), proto.EncodeBatch(pts), jetstream.WithMsgID("m1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "point at the judge", func() bool { return len(j.Points()) == 1 })
-	waitFor(t, "metrics", func() bool {
+	wait.For(t, "point at the judge", 20*time.Second, func() bool { return len(j.Points()) == 1 })
+	wait.For(t, "metrics", 20*time.Second, func() bool {
 		_, body := get(base + "/metrics")
 		return strings.Contains(body, "process_cpu_seconds_total") && strings.Contains(body, "kestrel_transfer_ring_members 1") &&
 			strings.Contains(body, "kestrel_transfer_messages_acked_total 1") && strings.Contains(body, `kestrel_transfer_points_rejected_total{reason="bad_step"} 0`)
@@ -223,24 +213,24 @@ func TestHealthWaitsForStream(t *testing.T) {
 	httpAddr := freeAddr(t)
 	proctest.Start(t, bin, "-c", writeConfig(t, srv, httpAddr))
 	base := "http://" + httpAddr
-	waitFor(t, "judge in the ring and ring parameters agreed", func() bool {
+	wait.For(t, "judge in the ring and ring parameters agreed", 20*time.Second, func() bool {
 		_, body := get(base + "/metrics")
 		return strings.Contains(body, "kestrel_transfer_ring_members 1") && strings.Contains(body, "kestrel_transfer_ring_config_mismatch 0")
 	})
-	waitFor(t, "health 503 naming the stream", func() bool {
+	wait.For(t, "health 503 naming the stream", 20*time.Second, func() bool {
 		code, body := get(base + "/health")
 		return code == http.StatusServiceUnavailable && strings.Contains(body, "stream not ready") && strings.Contains(body, "KESTREL_INGEST")
 	})
 	if err := js.DeleteStream(ctx, "OTHER"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "health 200", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+	wait.For(t, "health 200", 20*time.Second, func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
 	streamReady(t, js)
 	pts := []proto.Point{{Endpoint: "host01", Metric: "cpu.idle", Value: 3, Timestamp: time.Now().Unix(), Type: proto.Gauge, Step: 60}}
 	if _, err := js.Publish(ctx, subj.Ingest("host01"), proto.EncodeBatch(pts), jetstream.WithMsgID("m1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "point at the judge", func() bool { return len(j.Points()) == 1 })
+	wait.For(t, "point at the judge", 20*time.Second, func() bool { return len(j.Points()) == 1 })
 }
 
 // TestConsumerDeletedWhileRunning: the consumer is deleted under a
@@ -256,7 +246,7 @@ func TestConsumerDeletedWhileRunning(t *testing.T) {
 	httpAddr := freeAddr(t)
 	p := proctest.Start(t, bin, "-c", writeConfig(t, srv, httpAddr))
 	base := "http://" + httpAddr
-	waitFor(t, "health 200", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+	wait.For(t, "health 200", 20*time.Second, func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
 	js, err := jetstream.New(natstest.Connect(t, srv))
 	if err != nil {
 		t.Fatal(err)
@@ -271,23 +261,23 @@ func TestConsumerDeletedWhileRunning(t *testing.T) {
 		}
 	}
 	publish("m1")
-	waitFor(t, "first point at the judge", func() bool { return len(j.Points()) == 1 })
+	wait.For(t, "first point at the judge", 20*time.Second, func() bool { return len(j.Points()) == 1 })
 
 	deleted := time.Now()
 	if err := js.DeleteConsumer(ctx, "KESTREL_INGEST", "transfer"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "consumer recreated", func() bool {
+	wait.For(t, "consumer recreated", 20*time.Second, func() bool {
 		_, body := get(base + "/metrics")
 		return strings.Contains(body, "kestrel_transfer_consumer_recreated_total 1")
 	})
 	if took := time.Since(deleted); took > 5*time.Second {
 		t.Fatalf("recreated %v after the deletion, want within 5s", took)
 	}
-	waitFor(t, "health 200 again", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+	wait.For(t, "health 200 again", 20*time.Second, func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
 	streamReady(t, js)
 	publish("m2")
-	waitFor(t, "second point at the judge", func() bool { return len(j.Points()) == 2 })
+	wait.For(t, "second point at the judge", 20*time.Second, func() bool { return len(j.Points()) == 2 })
 	if !strings.Contains(p.Output.String(), `level=ERROR msg="consumer was deleted: closed the ingest subjects and recreated it`) {
 		t.Fatalf("recreation not logged:\n%s", p.Output.String())
 	}
@@ -356,11 +346,11 @@ func TestRingCommands(t *testing.T) {
 	natstest.StartJudge(t, srv, subj, "judge-a", 100*time.Millisecond)
 	base := "http://" + httpAddr
 	wantBody := `{"ring":"config differs from KESTREL_RING: partition_count 271 (config) != 512 (bucket), rejoin_hold 200ms (config) != 5s (bucket)"}`
-	waitFor(t, "health 503 naming the differences", func() bool {
+	wait.For(t, "health 503 naming the differences", 20*time.Second, func() bool {
 		code, body := get(base + "/health")
 		return code == http.StatusServiceUnavailable && strings.TrimSpace(body) == wantBody
 	})
-	waitFor(t, "mismatch metrics", func() bool {
+	wait.For(t, "mismatch metrics", 20*time.Second, func() bool {
 		_, body := get(base + "/metrics")
 		return strings.Contains(body, "kestrel_transfer_ring_config_mismatch 1") && strings.Contains(body, "kestrel_transfer_fetch_paused 1")
 	})
@@ -369,8 +359,8 @@ func TestRingCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("set back: code %d\n%s\n%s", code, stdout, stderr)
 	}
-	waitFor(t, "health 200", func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
-	waitFor(t, "mismatch gauge 0", func() bool {
+	wait.For(t, "health 200", 20*time.Second, func() bool { code, _ := get(base + "/health"); return code == http.StatusOK })
+	wait.For(t, "mismatch gauge 0", 20*time.Second, func() bool {
 		_, body := get(base + "/metrics")
 		return strings.Contains(body, "kestrel_transfer_ring_config_mismatch 0") && strings.Contains(body, "kestrel_transfer_fetch_paused 0")
 	})
@@ -404,13 +394,13 @@ func TestStreamCommands(t *testing.T) {
 	j := natstest.StartJudge(t, srv, subj, "judge-a", 100*time.Millisecond)
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	proctest.Start(t, bin, "-c", writeConfig(t, srv, addrA))
-	waitFor(t, "first transfer healthy", func() bool { code, _ := get("http://" + addrA + "/health"); return code == http.StatusOK })
+	wait.For(t, "first transfer healthy", 20*time.Second, func() bool { code, _ := get("http://" + addrA + "/health"); return code == http.StatusOK })
 
 	// A second transfer with other settings: healthy, on the existing ones.
 	other := writeConfig(t, srv, addrB, "stream: {replicas: 3, max_bytes: 1048576}", "consumer: {ack_wait: 45s, fetch_wait: 200ms}")
 	b := proctest.Start(t, bin, "-c", other)
-	waitFor(t, "second transfer healthy", func() bool { code, _ := get("http://" + addrB + "/health"); return code == http.StatusOK })
-	waitFor(t, "mismatch gauges of the second transfer", func() bool {
+	wait.For(t, "second transfer healthy", 20*time.Second, func() bool { code, _ := get("http://" + addrB + "/health"); return code == http.StatusOK })
+	wait.For(t, "mismatch gauges of the second transfer", 20*time.Second, func() bool {
 		_, body := get("http://" + addrB + "/metrics")
 		return strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="stream"} 1`) &&
 			strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="consumer"} 1`)
@@ -418,7 +408,7 @@ func TestStreamCommands(t *testing.T) {
 	if _, body := get("http://" + addrA + "/metrics"); !strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="stream"} 0`) {
 		t.Fatal("first transfer reports a mismatch")
 	}
-	waitFor(t, "warning of the second transfer", func() bool {
+	wait.For(t, "warning of the second transfer", 20*time.Second, func() bool {
 		return strings.Contains(b.Output.String(), `level=WARN msg="config differs from the existing stream: using the existing settings (kestrel-transfer stream apply changes them)" stream=KESTREL_INGEST differences="replicas 3 (config) != 1 (stream), max_bytes 1048576 (config) != 1073741824 (stream)"`)
 	})
 	defAck, defPending := config.Default().Consumer.AckWait, config.Default().Consumer.MaxAckPending
@@ -440,12 +430,12 @@ func TestStreamCommands(t *testing.T) {
 		!strings.Contains(stdout, "max_bytes 1048576, max_age 0s") || !strings.Contains(stdout, "same settings") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	waitFor(t, "second transfer's consumer settings now match", func() bool {
+	wait.For(t, "second transfer's consumer settings now match", 20*time.Second, func() bool {
 		_, body := get("http://" + addrB + "/metrics")
 		return strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="consumer"} 0`) &&
 			strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="stream"} 1`) // replicas still differ
 	})
-	waitFor(t, "first transfer now differs", func() bool {
+	wait.For(t, "first transfer now differs", 20*time.Second, func() bool {
 		_, body := get("http://" + addrA + "/metrics")
 		return strings.Contains(body, `kestrel_transfer_stream_config_mismatch{object="consumer"} 1`)
 	})
@@ -463,5 +453,5 @@ func TestStreamCommands(t *testing.T) {
 	if _, err := js.Publish(ctx, subj.Ingest("host01"), proto.EncodeBatch(pts), jetstream.WithMsgID("m1")); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "point at the judge", func() bool { return len(j.Points()) == 1 })
+	wait.For(t, "point at the judge", 20*time.Second, func() bool { return len(j.Points()) == 1 })
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
@@ -34,7 +36,7 @@ func TestPoisonPointDoesNotStallOthers(t *testing.T) {
 	})
 	j := h.judge("judge-1")
 	j.Poison(isPoison)
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	now := time.Now().Unix()
 	h.publish("src", proto.EncodeBatch(withPoison(0, now)))
 	var all [][]proto.Point
@@ -43,15 +45,15 @@ func TestPoisonPointDoesNotStallOthers(t *testing.T) {
 		all = append(all, pts)
 		h.publish("src", proto.EncodeBatch(pts))
 	}
-	waitFor(t, "the 20 clean messages acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 20 })
+	wait.For(t, "the 20 clean messages acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 20 })
 	good := withPoison(0, now)
 	good = append(good[:17], good[18:]...)
 	good = append(good[:4], good[5:]...)
 	all = append(all, good)
-	waitFor(t, "the poison message's other points judged", 10*time.Second, func() bool { return len(j.Points()) >= 20*30+28 })
+	wait.For(t, "the poison message's other points judged", 10*time.Second, func() bool { return len(j.Points()) >= 20*30+28 })
 	checkAll(t, expected(all), j)
 	attempts := j.Failed()
-	waitFor(t, "the poison points retried", 10*time.Second, func() bool { return j.Failed() >= attempts+6 })
+	wait.For(t, "the poison points retried", 10*time.Second, func() bool { return j.Failed() >= attempts+6 })
 	if info := h.consumerInfo(); info.NumAckPending != 1 {
 		t.Fatalf("%d messages held, want only the poison one", info.NumAckPending)
 	}
@@ -73,10 +75,10 @@ func TestPoisonPointDeadLettered(t *testing.T) {
 	h := newHarness(t, nil, func(c *config.Config) { c.DeadLetter.After = 3 })
 	j := h.judge("judge-1")
 	j.Poison(isPoison)
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	now := time.Now().Unix()
 	h.publish("src", proto.EncodeBatch(withPoison(0, now)))
-	waitFor(t, "the poison message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "the poison message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	if n := j.Failed(); n != 2*3 {
 		t.Fatalf("poison points failed %d times, want 3 each", n)
 	}
@@ -115,11 +117,11 @@ func TestPoisonPointDeadLettered(t *testing.T) {
 func TestTransientFailuresNeverDeadLettered(t *testing.T) {
 	h := newHarness(t, nil, func(c *config.Config) { c.DeadLetter.After = 1 })
 	j := h.judge("judge-1")
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	j.RetryNext(4)
 	pts := series(0, 30, time.Now().Unix())
 	h.publish("src", proto.EncodeBatch(pts))
-	waitFor(t, "acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	checkAll(t, expected([][]proto.Point{pts}), j)
 	if v := val(h.met.DeadLettered); v != 0 {
 		t.Fatalf("dead-lettered %v points for transient failures", v)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
@@ -32,7 +34,7 @@ func TestFailoverKilledJudge(t *testing.T) {
 		c.Judge.RequestTimeout = 500 * time.Millisecond
 	})
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
+	wait.For(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 
 	now := time.Now().Unix()
 	var batches [][]proto.Point
@@ -44,16 +46,16 @@ func TestFailoverKilledJudge(t *testing.T) {
 		}
 	}
 	pub(0, 10)
-	waitFor(t, "first messages acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 })
+	wait.For(t, "first messages acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 })
 	// j2 swallows requests without answering, then dies mid-stream with
 	// points in flight: they time out, j2 answers "no responders" or
 	// misses heartbeats, and its points go to j1.
 	j2.Hold()
 	pub(10, 20)
-	waitFor(t, "requests held at judge-2", 10*time.Second, func() bool { return j2.Requests() > 0 })
+	wait.For(t, "requests held at judge-2", 10*time.Second, func() bool { return j2.Requests() > 0 })
 	j2.Kill()
 	pub(20, 30)
-	waitFor(t, "every message acked after failover", 30*time.Second, func() bool {
+	wait.For(t, "every message acked after failover", 30*time.Second, func() bool {
 		return val(h.met.MessagesAcked) == 30 && h.drained()
 	})
 	if h.mem.Ring().Has("judge-2") {
@@ -79,7 +81,7 @@ func TestNoRespondersRemovesAtOnce(t *testing.T) {
 		c.Membership.Timeout = 5 * time.Second
 	})
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
+	wait.For(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
 	j2.Kill()
 	now := time.Now().Unix()
 	var batches [][]proto.Point
@@ -88,7 +90,7 @@ func TestNoRespondersRemovesAtOnce(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
+	wait.For(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
 	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeNoResponders)); v != 1 {
 		t.Fatalf("no_responders changes = %v, want 1", v)
 	}
@@ -101,11 +103,11 @@ func TestNoRespondersRemovesAtOnce(t *testing.T) {
 func TestErrorReplyRetried(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	j := h.judge("judge-1")
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	j.FailNext(3)
 	pts := series(0, 30, time.Now().Unix())
 	h.publish("src", proto.EncodeBatch(pts))
-	waitFor(t, "acked after retries", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "acked after retries", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	if v := val(h.met.JudgeRetries.WithLabelValues(RetryErrorReply)); v != 3 {
 		t.Fatalf("error_reply retries = %v, want 3", v)
 	}
@@ -120,7 +122,7 @@ func TestErrorReplyRetried(t *testing.T) {
 
 func TestNoJudgePausesFetching(t *testing.T) {
 	h := newHarness(t, nil, nil)
-	waitFor(t, "fetch paused", 5*time.Second, func() bool { return val(h.met.FetchPaused) == 1 })
+	wait.For(t, "fetch paused", 5*time.Second, func() bool { return val(h.met.FetchPaused) == 1 })
 	now := time.Now().Unix()
 	var batches [][]proto.Point
 	for i := range 5 {
@@ -132,7 +134,7 @@ func TestNoJudgePausesFetching(t *testing.T) {
 	// machine: wait for all 5 to be counted. Fetching would take them out
 	// of NumPending for good (into NumAckPending), so 5 is only reached
 	// when nothing was fetched.
-	waitFor(t, "5 messages pending on the consumer", 5*time.Second, func() bool { return h.consumerInfo().NumPending == 5 })
+	wait.For(t, "5 messages pending on the consumer", 5*time.Second, func() bool { return h.consumerInfo().NumPending == 5 })
 	if info := h.consumerInfo(); info.NumPending != 5 || info.NumAckPending != 0 {
 		t.Fatalf("with no judge: pending %d ack pending %d, want 5 and 0 (nothing fetched)", info.NumPending, info.NumAckPending)
 	}
@@ -140,7 +142,7 @@ func TestNoJudgePausesFetching(t *testing.T) {
 		t.Fatalf("fetched %v messages with no judge", v)
 	}
 	j := h.judge("judge-1")
-	waitFor(t, "resumed and acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 5 && h.drained() })
+	wait.For(t, "resumed and acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 5 && h.drained() })
 	if v := val(h.met.FetchPaused); v != 0 {
 		t.Fatalf("fetch paused = %v after a judge appeared", v)
 	}
@@ -156,22 +158,22 @@ func TestParkedWhileNoJudge(t *testing.T) {
 		c.Consumer.InProgressEvery = 100 * time.Millisecond
 	})
 	j1 := h.judge("judge-1")
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	j1.Hold()
 	pts := series(0, 20, time.Now().Unix())
 	h.publish("src", proto.EncodeBatch(pts))
-	waitFor(t, "request held", 5*time.Second, func() bool { return j1.Requests() > 0 })
+	wait.For(t, "request held", 5*time.Second, func() bool { return j1.Requests() > 0 })
 	j1.Kill()
-	waitFor(t, "ring empty and points parked", 10*time.Second, func() bool {
+	wait.For(t, "ring empty and points parked", 10*time.Second, func() bool {
 		return h.mem.Ring().Len() == 0 && val(h.met.ParkedPoints) == 20
 	})
 	marks := val(h.met.ProgressMarks)
-	waitFor(t, "parked message kept in progress", 5*time.Second, func() bool { return val(h.met.ProgressMarks) >= marks+10 })
+	wait.For(t, "parked message kept in progress", 5*time.Second, func() bool { return val(h.met.ProgressMarks) >= marks+10 })
 	if info := h.consumerInfo(); info.NumRedelivered != 0 || info.NumAckPending != 1 {
 		t.Fatalf("parked message: redelivered %d ack pending %d", info.NumRedelivered, info.NumAckPending)
 	}
 	j2 := h.judge("judge-2")
-	waitFor(t, "delivered to the new judge", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "delivered to the new judge", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	checkAll(t, expected([][]proto.Point{pts}), j2)
 }
 
@@ -181,14 +183,14 @@ func TestMembershipOverNATS(t *testing.T) {
 		c.Membership.RejoinHold = 500 * time.Millisecond
 	})
 	j1, _ := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
+	wait.For(t, "two judges", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 	j1.Leave()
-	waitFor(t, "leave removes", 5*time.Second, func() bool { return !h.mem.Ring().Has("judge-1") })
+	wait.For(t, "leave removes", 5*time.Second, func() bool { return !h.mem.Ring().Has("judge-1") })
 	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeLeave)); v != 1 {
 		t.Fatalf("leave changes = %v", v)
 	}
 	j1.Restart(beatEvery)
-	waitFor(t, "rejoin", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
+	wait.For(t, "rejoin", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
 	// (That the hold is respected is checked with explicit clocks in the
 	// membership package's tests.)
 	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeJoin)); v != 3 {
@@ -205,11 +207,11 @@ func TestShutdownHandsBackUnacked(t *testing.T) {
 		c.Judge.RequestTimeout = 30 * time.Second
 	})
 	j := h.judge("judge-1")
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	j.Hold()
 	pts := series(0, 10, time.Now().Unix())
 	h.publish("src", proto.EncodeBatch(pts))
-	waitFor(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
+	wait.For(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
 	h.stop()
 	if v := val(h.met.MessagesNaked.WithLabelValues(NakShutdown)); v != 1 {
 		t.Fatalf("naked at shutdown = %v, want 1", v)
@@ -219,7 +221,7 @@ func TestShutdownHandsBackUnacked(t *testing.T) {
 	}
 	j.Release()
 	h2 := newHarness(t, srv, nil)
-	waitFor(t, "redelivered and acked by the next transfer", 10*time.Second, func() bool {
+	wait.For(t, "redelivered and acked by the next transfer", 10*time.Second, func() bool {
 		return val(h2.met.MessagesAcked) == 1 && h2.drained()
 	})
 	checkAll(t, expected([][]proto.Point{pts}), j)
@@ -231,7 +233,7 @@ func TestShutdownHandsBackUnacked(t *testing.T) {
 func TestJudgeRestartedWithLowerIncarnationRejoins(t *testing.T) {
 	h := newHarness(t, nil, nil) // membership.timeout 1s, rejoin_hold 300ms
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
+	wait.For(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
 	// SIGKILL and restart: heartbeats stop; the new process beats with an
 	// incarnation a minute lower.
 	j2.StopBeats()
@@ -244,10 +246,10 @@ func TestJudgeRestartedWithLowerIncarnationRejoins(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
+	wait.For(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
 	// The new process replaces the old one at the latest once the old one
 	// timed out and the rejoin hold is over.
-	waitFor(t, "the restarted judge (lower incarnation) in the ring", h.cfg.Membership.Timeout+h.cfg.Membership.RejoinHold+2*time.Second, func() bool {
+	wait.For(t, "the restarted judge (lower incarnation) in the ring", h.cfg.Membership.Timeout+h.cfg.Membership.RejoinHold+2*time.Second, func() bool {
 		got, _ := h.mem.Incarnation("judge-2")
 		return got == inc && h.mem.Ring().Has("judge-2")
 	})
@@ -257,7 +259,7 @@ func TestJudgeRestartedWithLowerIncarnationRejoins(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 20 && h.drained() })
+	wait.For(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 20 && h.drained() })
 	if len(j2.Points()) == before {
 		t.Fatal("the restarted judge got none of its series")
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/ring"
@@ -171,17 +173,6 @@ func (h *harness) drained() bool {
 	return info.NumPending == 0 && info.NumAckPending == 0
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func val(c prometheus.Collector) float64 { return testutil.ToFloat64(c) }
 
 // series returns n valid points of distinct series for message i.
@@ -241,7 +232,7 @@ func expected(batches [][]proto.Point) map[seen]int {
 func TestEndToEndRoutingAndAcks(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
+	wait.For(t, "two judges in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 2 })
 
 	now := time.Now().Unix()
 	var valid [][]proto.Point
@@ -269,7 +260,7 @@ func TestEndToEndRoutingAndAcks(t *testing.T) {
 	invalid++
 
 	total := msgs * per
-	waitFor(t, "every valid point forwarded and every message acked", 20*time.Second, func() bool {
+	wait.For(t, "every valid point forwarded and every message acked", 20*time.Second, func() bool {
 		return val(h.met.PointsForwarded) == float64(total) && val(h.met.MessagesAcked) == msgs+1 && h.drained()
 	})
 	r, err := ring.New([]string{"judge-2", "judge-1"}, ringConfig(h.cfg)) // an independent ring, as another transfer has
@@ -307,7 +298,7 @@ func TestEndToEndRoutingAndAcks(t *testing.T) {
 func TestMalformedAndNewerVersion(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	j := h.judge("judge-1")
-	waitFor(t, "judge in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 
 	h.publish("garbage", []byte("this is not a kestrel batch"))
 	h.publish("truncated", proto.EncodeBatch(series(0, 3, time.Now().Unix()))[:12])
@@ -317,7 +308,7 @@ func TestMalformedAndNewerVersion(t *testing.T) {
 	good := series(1, 5, time.Now().Unix())
 	h.publish("good", proto.EncodeBatch(good))
 
-	waitFor(t, "bad messages terminated, v2 naked, good one forwarded", 10*time.Second, func() bool {
+	wait.For(t, "bad messages terminated, v2 naked, good one forwarded", 10*time.Second, func() bool {
 		return val(h.met.MessagesTerminated.WithLabelValues(TermMalformed)) == 2 &&
 			val(h.met.MessagesNaked.WithLabelValues(NakVersion)) >= 1 &&
 			val(h.met.PointsForwarded) == 5 && val(h.met.MessagesAcked) == 1
@@ -339,13 +330,13 @@ func TestAckOnlyAfterReplyAndInProgress(t *testing.T) {
 		c.Judge.RequestTimeout = 30 * time.Second
 	})
 	j := h.judge("judge-1")
-	waitFor(t, "judge in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge in the ring", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	j.Hold()
 	h.publish("slow", proto.EncodeBatch(series(0, 10, time.Now().Unix())))
-	waitFor(t, "request at the judge", 5*time.Second, func() bool { return j.Requests() > 0 })
+	wait.For(t, "request at the judge", 5*time.Second, func() bool { return j.Requests() > 0 })
 	// Hold well past ack_wait: the message must stay unacked, be marked in
 	// progress, and not be redelivered.
-	waitFor(t, "in-progress marks past ack_wait", 10*time.Second, func() bool { return val(h.met.ProgressMarks) >= 10 })
+	wait.For(t, "in-progress marks past ack_wait", 10*time.Second, func() bool { return val(h.met.ProgressMarks) >= 10 })
 	if info := h.consumerInfo(); info.NumAckPending != 1 || info.NumRedelivered != 0 {
 		t.Fatalf("while the judge holds: ack pending %d redelivered %d, want 1 and 0", info.NumAckPending, info.NumRedelivered)
 	}
@@ -356,7 +347,7 @@ func TestAckOnlyAfterReplyAndInProgress(t *testing.T) {
 		t.Fatalf("message received %v times", v)
 	}
 	j.Release()
-	waitFor(t, "ack after reply", 5*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "ack after reply", 5*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	if n := len(j.Points()); n != 10 {
 		t.Fatalf("judge got %d points", n)
 	}

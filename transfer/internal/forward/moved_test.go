@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
 )
@@ -16,7 +18,7 @@ import (
 func TestMovedPointsRoutedAgain(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	j := h.judge("judge-1")
-	waitFor(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
+	wait.For(t, "judge", 5*time.Second, func() bool { return h.mem.Ring().Len() == 1 })
 	refuse := func(p proto.Point) bool {
 		return strings.HasSuffix(p.Endpoint, "1") || strings.HasSuffix(p.Endpoint, "3")
 	}
@@ -32,7 +34,7 @@ func TestMovedPointsRoutedAgain(t *testing.T) {
 		t.Fatalf("test needs a mix, %d of %d refused", want, len(pts))
 	}
 	h.publish("src", proto.EncodeBatch(pts))
-	waitFor(t, "acked after MOVED", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "acked after MOVED", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 	got := collect(t, nil, j)
 	for k, n := range got {
 		if n != 1 {

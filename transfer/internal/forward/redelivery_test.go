@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
@@ -25,7 +27,7 @@ func TestKilledTransferMessagesRedelivered(t *testing.T) {
 	srv := natstest.StartServer(t)
 	a := newHarness(t, srv, defaults)
 	j := a.judge("judge-1")
-	waitFor(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return a.mem.Ring().Len() == 1 && a.mem.Ready() })
+	wait.For(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return a.mem.Ring().Len() == 1 && a.mem.Ready() })
 	j.Hold()
 	now := time.Now().Unix()
 	var batches [][]proto.Point
@@ -34,22 +36,22 @@ func TestKilledTransferMessagesRedelivered(t *testing.T) {
 		batches = append(batches, pts)
 		a.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	waitFor(t, "10 messages held by transfer a", 10*time.Second, func() bool { return val(a.met.MessagesHeld) == 10 && j.Requests() > 0 })
+	wait.For(t, "10 messages held by transfer a", 10*time.Second, func() bool { return val(a.met.MessagesHeld) == 10 && j.Requests() > 0 })
 	// Held past ack_wait: three rounds of marks (≥ 3 × in_progress_every).
-	waitFor(t, "three rounds of in-progress marks", 3*def.AckWait+10*time.Second, func() bool { return val(a.met.ProgressMarks) >= 30 })
+	wait.For(t, "three rounds of in-progress marks", 3*def.AckWait+10*time.Second, func() bool { return val(a.met.ProgressMarks) >= 30 })
 	if info := a.consumerInfo(); info.NumRedelivered != 0 || info.NumAckPending != 10 {
 		t.Fatalf("held by a live transfer past ack_wait (%v): redelivered %d ack pending %d, want 0 and 10", def.AckWait, info.NumRedelivered, info.NumAckPending)
 	}
 	// Die right after a round of marks: the worst case.
 	marks := val(a.met.ProgressMarks)
-	waitFor(t, "the next round of marks", 2*def.AckWait, func() bool { return val(a.met.ProgressMarks) >= marks+10 })
+	wait.For(t, "the next round of marks", 2*def.AckWait, func() bool { return val(a.met.ProgressMarks) >= marks+10 })
 	a.nc.Close()
 	died := time.Now()
 	a.stop() // its shutdown can no longer nak: the connection is gone
 	j.Release()
 
 	b := newHarness(t, srv, defaults)
-	waitFor(t, "transfer b acks a's messages", 10*time.Second-time.Since(died), func() bool {
+	wait.For(t, "transfer b acks a's messages", 10*time.Second-time.Since(died), func() bool {
 		return val(b.met.MessagesAcked) == 10 && b.drained()
 	})
 	t.Logf("a's messages judged and acked %v after it died (ack_wait %v)", time.Since(died).Round(time.Millisecond), def.AckWait)
@@ -80,16 +82,16 @@ func TestMarksFollowConsumerAckWait(t *testing.T) {
 		t.Skipf("the existing consumer's ack_wait was changed to %v: nothing to follow", got)
 	}
 	j := h.judge("judge-1")
-	waitFor(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 1 && h.mem.Ready() })
+	wait.For(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 1 && h.mem.Ready() })
 	j.Hold()
 	h.publish("src", proto.EncodeBatch(series(0, 10, time.Now().Unix())))
-	waitFor(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
-	waitFor(t, "marks over three ack_waits", 10*time.Second, func() bool { return val(h.met.ProgressMarks) >= 9 })
+	wait.For(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
+	wait.For(t, "marks over three ack_waits", 10*time.Second, func() bool { return val(h.met.ProgressMarks) >= 9 })
 	if info := h.consumerInfo(); info.NumRedelivered != 0 || info.NumAckPending != 1 {
 		t.Fatalf("held past the consumer's ack_wait: redelivered %d ack pending %d, want 0 and 1", info.NumRedelivered, info.NumAckPending)
 	}
 	j.Release()
-	waitFor(t, "acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
+	wait.For(t, "acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 1 && h.drained() })
 }
 
 // While the shutdown waits (up to shutdown_timeout, here longer than
@@ -104,14 +106,14 @@ func TestShutdownKeepsMarking(t *testing.T) {
 		c.ShutdownTimeout = 5 * time.Second
 	})
 	j := h.judge("judge-1")
-	waitFor(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 1 && h.mem.Ready() })
+	wait.For(t, "judge in the ring, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 1 && h.mem.Ready() })
 	j.Hold()
 	h.publish("src", proto.EncodeBatch(series(0, 10, time.Now().Unix())))
-	waitFor(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
+	wait.For(t, "request held", 5*time.Second, func() bool { return j.Requests() > 0 })
 	marks := val(h.met.ProgressMarks)
 	stopped := make(chan struct{})
 	go func() { h.stop(); close(stopped) }()
-	waitFor(t, "marks while the shutdown waits, over two ack_waits", 5*time.Second, func() bool { return val(h.met.ProgressMarks) >= marks+12 })
+	wait.For(t, "marks while the shutdown waits, over two ack_waits", 5*time.Second, func() bool { return val(h.met.ProgressMarks) >= marks+12 })
 	if info := h.consumerInfo(); info.NumRedelivered != 0 {
 		t.Fatalf("redelivered %d while the stopping transfer still waits for its replies", info.NumRedelivered)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
@@ -22,7 +24,7 @@ func TestSlowJudgeKeepsRingPosition(t *testing.T) {
 		c.Judge.MaxInflight = 4
 	})
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
+	wait.For(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
 	r := h.mem.Ring()
 	now := time.Now().Unix()
 	var batches [][]proto.Point
@@ -34,12 +36,12 @@ func TestSlowJudgeKeepsRingPosition(t *testing.T) {
 		}
 	}
 	pub(0, 10)
-	waitFor(t, "first messages acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 })
+	wait.For(t, "first messages acked", 10*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 })
 
 	j2.Hold()
 	pub(10, 20)
 	timeouts := h.met.JudgeRetries.WithLabelValues(RetryTimeout)
-	waitFor(t, "judge-2's requests timing out", 15*time.Second, func() bool {
+	wait.For(t, "judge-2's requests timing out", 15*time.Second, func() bool {
 		return val(timeouts) >= 4*float64(h.cfg.Judge.SuspectAfter) || !h.mem.Ring().Has("judge-2")
 	})
 	if !h.mem.Ring().Has("judge-2") || h.mem.Ring().ID() != r.ID() {
@@ -51,17 +53,17 @@ func TestSlowJudgeKeepsRingPosition(t *testing.T) {
 	}
 	j2.Release()
 	pub(20, 30) // more traffic: the in-flight limit comes back reply by reply
-	waitFor(t, "every message acked once the judge answers again", 20*time.Second, func() bool {
+	wait.For(t, "every message acked once the judge answers again", 20*time.Second, func() bool {
 		return val(h.met.MessagesAcked) == 30 && h.drained()
 	})
-	waitFor(t, "judge-2 no longer slow", 10*time.Second, func() bool {
+	wait.For(t, "judge-2 no longer slow", 10*time.Second, func() bool {
 		if val(slow) == 0 {
 			return true
 		}
 		pub(len(batches), len(batches)+1)
 		return false
 	})
-	waitFor(t, "the extra messages acked", 20*time.Second, func() bool {
+	wait.For(t, "the extra messages acked", 20*time.Second, func() bool {
 		return val(h.met.MessagesAcked) == float64(len(batches)) && h.drained()
 	})
 	for _, reason := range []string{membership.ChangeSuspect, membership.ChangeEvicted, membership.ChangeTimeout, membership.ChangeLeave} {
@@ -87,7 +89,7 @@ func TestUnresponsiveJudgeTakenOut(t *testing.T) {
 		c.Judge.UnresponsiveAfter = after
 	})
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
+	wait.For(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && h.mem.Ready() })
 	j2.Hold()
 	t.Cleanup(j2.Release)
 	now := time.Now().Unix()
@@ -98,15 +100,15 @@ func TestUnresponsiveJudgeTakenOut(t *testing.T) {
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
 	timeouts := h.met.JudgeRetries.WithLabelValues(RetryTimeout)
-	waitFor(t, "first timeout", 10*time.Second, func() bool { return val(timeouts) >= 1 })
+	wait.For(t, "first timeout", 10*time.Second, func() bool { return val(timeouts) >= 1 })
 	first := time.Now()
-	waitFor(t, "judge-2 out of the ring", 10*time.Second, func() bool { return !h.mem.Ring().Has("judge-2") })
+	wait.For(t, "judge-2 out of the ring", 10*time.Second, func() bool { return !h.mem.Ring().Has("judge-2") })
 	if took := time.Since(first); took < after-150*time.Millisecond {
 		t.Fatalf("taken out %v after its first timeout, before unresponsive_after (%v)", took, after)
 	}
 	if v := val(h.mm.MembershipChanges.WithLabelValues(membership.ChangeSuspect)); v != 1 {
 		t.Fatalf("suspect changes = %v, want 1", v)
 	}
-	waitFor(t, "every message acked by judge-1", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
+	wait.For(t, "every message acked by judge-1", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
 	checkAll(t, expected(batches), j1, j2)
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
+
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/ring"
@@ -28,9 +30,9 @@ func TestWarmUpRoutesOnCompleteRing(t *testing.T) {
 	}
 	const every = time.Second
 	j1 := natstest.StartJudge(t, h.srv, h.subj, "judge-1", every)
-	waitFor(t, "judge-1 in the ring", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
+	wait.For(t, "judge-1 in the ring", 5*time.Second, func() bool { return h.mem.Ring().Has("judge-1") })
 	j2 := natstest.StartJudge(t, h.srv, h.subj, "judge-2", every)
-	waitFor(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
+	wait.For(t, "every message acked", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
 	if v := val(h.met.WarmingUp); v != 0 {
 		t.Fatalf("warming up gauge %v after routing", v)
 	}
@@ -50,7 +52,7 @@ func TestWarmUpRoutesOnCompleteRing(t *testing.T) {
 func TestWarmUpAfterReconnect(t *testing.T) {
 	h := newHarness(t, nil, nil) // membership.timeout 1s
 	j1, j2 := h.judge("judge-1"), h.judge("judge-2")
-	waitFor(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && val(h.met.WarmingUp) == 0 })
+	wait.For(t, "two judges, warm-up over", 10*time.Second, func() bool { return h.mem.Ring().Len() == 2 && val(h.met.WarmingUp) == 0 })
 	cid, err := h.nc.GetClientID()
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +60,7 @@ func TestWarmUpAfterReconnect(t *testing.T) {
 	if err := h.srv.DisconnectClientByID(cid); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "warming up after the connection was cut", 5*time.Second, func() bool { return val(h.met.WarmingUp) == 1 })
+	wait.For(t, "warming up after the connection was cut", 5*time.Second, func() bool { return val(h.met.WarmingUp) == 1 })
 	now := time.Now().Unix()
 	var batches [][]proto.Point
 	for i := range 10 {
@@ -66,7 +68,7 @@ func TestWarmUpAfterReconnect(t *testing.T) {
 		batches = append(batches, pts)
 		h.publish(fmt.Sprintf("src%d", i), proto.EncodeBatch(pts))
 	}
-	waitFor(t, "every message acked after the warm-up", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
+	wait.For(t, "every message acked after the warm-up", 20*time.Second, func() bool { return val(h.met.MessagesAcked) == 10 && h.drained() })
 	if v := val(h.met.WarmingUp); v != 0 {
 		t.Fatalf("warming up gauge %v after routing", v)
 	}

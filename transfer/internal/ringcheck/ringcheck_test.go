@@ -1,7 +1,6 @@
 package ringcheck_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/membership"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/ringparams"
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/forward"
@@ -26,35 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func testConfig() config.Config {
 	c := config.Default()
@@ -77,7 +49,7 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 	cfg := testConfig()
 	want := cfg.RingParams()
 	mismatch := ringcheck.NewMismatchGauge(nil)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	g := ringcheck.New("KESTREL_RING", want, mismatch, slog.New(slog.NewTextHandler(&logs, nil)))
 	if why := g.Blocked(); !strings.Contains(why, "not yet read") {
 		t.Fatalf("before Run: %q", why)
@@ -88,7 +60,7 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	// First start: it stores its own parameters and routes.
-	waitFor(t, "guard open", func() bool { return g.Blocked() == "" })
+	wait.For(t, "guard open", 20*time.Second, func() bool { return g.Blocked() == "" })
 	if stored, err := ringparams.Get(ctx, js, "KESTREL_RING"); err != nil || !stored.Equal(want) {
 		t.Fatalf("stored %+v %v", stored, err)
 	}
@@ -117,12 +89,12 @@ func TestGuardFollowsTheBucket(t *testing.T) {
 	if err := kv.Delete(ctx, ringparams.Key); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "delete seen", func() bool { return strings.Contains(g.Blocked(), "no ring parameters in KESTREL_RING") })
+	wait.For(t, "delete seen", 20*time.Second, func() bool { return strings.Contains(g.Blocked(), "no ring parameters in KESTREL_RING") })
 	// Back to this transfer's parameters: open again, gauge 0.
 	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, want); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "guard open again", func() bool { return g.Blocked() == "" })
+	wait.For(t, "guard open again", 20*time.Second, func() bool { return g.Blocked() == "" })
 	if v := testutil.ToFloat64(mismatch); v != 0 {
 		t.Fatalf("mismatch gauge %v after the match", v)
 	}
@@ -191,7 +163,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 	defer func() { stop(); wg.Wait() }()
 
 	judge := natstest.StartJudge(t, srv, subj, "judge-1", 100*time.Millisecond)
-	waitFor(t, "judge in the ring", func() bool { return mem.Ring().Has("judge-1") })
+	wait.For(t, "judge in the ring", 20*time.Second, func() bool { return mem.Ring().Has("judge-1") })
 
 	health := func() (int, string) {
 		resp, err := http.Get(web.URL + "/health")
@@ -203,7 +175,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	const reason = "config differs from KESTREL_RING: partition_count 271 (config) != 512 (bucket)"
-	waitFor(t, "health 503 with the reason", func() bool {
+	wait.For(t, "health 503 with the reason", 20*time.Second, func() bool {
 		code, body := health()
 		var got map[string]string
 		return code == http.StatusServiceUnavailable && json.Unmarshal([]byte(body), &got) == nil && got["ring"] == reason
@@ -211,7 +183,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 	if v := testutil.ToFloat64(mismatch); v != 1 {
 		t.Fatalf("mismatch gauge %v", v)
 	}
-	waitFor(t, "fetching paused", func() bool { return testutil.ToFloat64(met.FetchPaused) == 1 })
+	wait.For(t, "fetching paused", 20*time.Second, func() bool { return testutil.ToFloat64(met.FetchPaused) == 1 })
 
 	// Points published meanwhile stay in the stream: no message is ever
 	// delivered to the consumer, the judge gets nothing.
@@ -223,7 +195,7 @@ func TestMismatchStopsRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "messages pending in the consumer", func() bool {
+	wait.For(t, "messages pending in the consumer", 20*time.Second, func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumPending == 5
 	})
@@ -243,9 +215,9 @@ func TestMismatchStopsRouting(t *testing.T) {
 	if err := ringparams.Set(ctx, adminJS, bucket, 1, cfg.RingParams()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "health 200", func() bool { code, _ := health(); return code == http.StatusOK })
-	waitFor(t, "points at the judge", func() bool { return len(judge.Points()) == 5 })
-	waitFor(t, "messages acked", func() bool { return testutil.ToFloat64(met.MessagesAcked) == 5 })
+	wait.For(t, "health 200", 20*time.Second, func() bool { code, _ := health(); return code == http.StatusOK })
+	wait.For(t, "points at the judge", 20*time.Second, func() bool { return len(judge.Points()) == 5 })
+	wait.For(t, "messages acked", 20*time.Second, func() bool { return testutil.ToFloat64(met.MessagesAcked) == 5 })
 	if v := testutil.ToFloat64(mismatch); v != 0 {
 		t.Fatalf("mismatch gauge %v after the match", v)
 	}
