@@ -100,7 +100,7 @@ func (e *Engine) freeMsg(m *inMsg) {
 	e.freeMsgs = append(e.freeMsgs, m)
 }
 
-func (e *Engine) newBatch(js *judge) *batch {
+func (e *Engine) newBatch(js *judgeQueue) *batch {
 	var b *batch
 	if n := len(e.freeBatches); n > 0 {
 		b = e.freeBatches[n-1]

@@ -79,7 +79,7 @@ type ref struct {
 
 // batch is one request to one judge.
 type batch struct {
-	js      *judge
+	js      *judgeQueue
 	enc     proto.Encoder
 	refs    []ref
 	data    []byte
@@ -88,8 +88,9 @@ type batch struct {
 	dur     time.Duration
 }
 
-// judge is the engine's state for one judge node.
-type judge struct {
+// judgeQueue is the engine's queue and state for one judge node: its
+// open batch, sealed batches, requests in flight, limit and backoff.
+type judgeQueue struct {
 	node      string
 	subject   string
 	cur       *batch
@@ -125,7 +126,7 @@ type Engine struct {
 	ring        *ring.Ring // what points are routed on: the membership's, or idle while it warms up
 	idle        *ring.Ring // no member: every point is parked
 	ready       bool       // the membership's warm-up is over
-	judges      map[string]*judge
+	judges      map[string]*judgeQueue
 	parked      []ref
 	moved       []ref
 	head, tail  *inMsg
@@ -157,7 +158,7 @@ func New(cfg Config, subj proto.Subjects, nc *nats.Conn, mem *membership.Members
 		results:   make(chan *batch, 64),
 		dlResults: make(chan *dlBatch, 16),
 		done:      make(chan struct{}),
-		judges:    make(map[string]*judge),
+		judges:    make(map[string]*judgeQueue),
 		keyBuf:    make([]byte, 0, 1024),
 	}
 	e.idle, _ = ring.New(nil, ring.Config{PartitionCount: 1, ReplicationFactor: 1, Load: 1.25})

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-func (e *Engine) send(js *judge, b *batch) {
+func (e *Engine) send(js *judgeQueue, b *batch) {
 	b.data = b.enc.AppendTo(b.data[:0])
 	js.inflight++
 	e.inflight++
@@ -145,7 +145,7 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 
 // slowDown halves a judge's in-flight limit (down to 1) after a request
 // timed out; the first time, the judge is marked slow (counted, logged).
-func (e *Engine) slowDown(js *judge) {
+func (e *Engine) slowDown(js *judgeQueue) {
 	js.limit = max(1, js.limit/2)
 	if js.slow {
 		return
@@ -161,7 +161,7 @@ func (e *Engine) slowDown(js *judge) {
 
 // speedUp raises a judge's in-flight limit by one per timely reply, back
 // to MaxInflight, where it is no longer slow.
-func (e *Engine) speedUp(js *judge) {
+func (e *Engine) speedUp(js *judgeQueue) {
 	if js.limit < e.cfg.MaxInflight {
 		js.limit++
 	}

@@ -57,7 +57,7 @@ func (e *Engine) syncRing(now time.Time) {
 	e.ring = r
 	for _, n := range r.Members() {
 		if e.judges[n] == nil {
-			e.judges[n] = &judge{node: n, subject: e.subj.Judge(n), limit: e.cfg.MaxInflight,
+			e.judges[n] = &judgeQueue{node: n, subject: e.subj.Judge(n), limit: e.cfg.MaxInflight,
 				gauge: e.met.JudgePendingPoints.WithLabelValues(n), slowGauge: e.met.JudgeSlow.WithLabelValues(n)}
 			e.judges[n].slowGauge.Set(0)
 		}
@@ -91,7 +91,7 @@ func (e *Engine) syncRing(now time.Time) {
 }
 
 // forget drops a judge that is out of the ring and has nothing in flight.
-func (e *Engine) forget(js *judge) {
+func (e *Engine) forget(js *judgeQueue) {
 	if js.inflight > 0 || js.cur != nil || len(js.ready) > 0 || e.ring.Has(js.node) {
 		return
 	}
