@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
@@ -49,17 +48,6 @@ func config(urls ...string) Config {
 	return c
 }
 
-// freePort returns a local port nobody listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startServer starts an embedded server with changed options (lib/natstest
 // has none); it is shut down on cleanup.
 func startServer(t *testing.T, mod func(*server.Options)) *server.Server {
@@ -76,30 +64,6 @@ func startServer(t *testing.T, mod func(*server.Options)) *server.Server {
 	}
 	t.Cleanup(s.Shutdown)
 	return s
-}
-
-// hangingServer accepts TCP connections and never says a word, as a
-// server behind a broken proxy does: nats.go waits connect_timeout for
-// its INFO. It returns its URL and how many connections it accepted.
-func hangingServer(t *testing.T, port int) (string, *atomic.Int32) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			t.Cleanup(func() { c.Close() })
-		}
-	}()
-	return "nats://" + ln.Addr().String(), &accepted
 }
 
 func TestConnectWithCredentials(t *testing.T) {
@@ -131,18 +95,18 @@ func TestConnectWithCredentials(t *testing.T) {
 // A binary starts while NATS is down, says so at once and connects when
 // NATS comes up.
 func TestCannotReachIsLoggedAtOnceAndRetried(t *testing.T) {
-	port := freePort(t)
+	url, port := natsconntest.Unreachable(t)
 	var l logs
 	var connects atomic.Int32
 	start := time.Now()
-	nc, err := Connect(t.Context(), config("nats://127.0.0.1:"+strconv.Itoa(port)),
+	nc, err := Connect(t.Context(), config(url),
 		Options{Log: l.logger(), ReconnectWait: 20 * time.Millisecond, MaxReconnectWait: 50 * time.Millisecond,
 			OnConnect: func(*nats.Conn) { connects.Add(1) }})
 	if err != nil {
 		t.Fatalf("connect must not fail while the server is down: %v", err)
 	}
 	defer nc.Close()
-	want := "cannot reach NATS at nats://127.0.0.1:" + strconv.Itoa(port)
+	want := "cannot reach NATS at " + url
 	wait.For(t, "log "+want, time.Second, func() bool { return len(l.find(t, want)) > 0 })
 	t.Logf("logged after %v", time.Since(start))
 	if nc.IsConnected() {
@@ -184,8 +148,8 @@ func TestReconnectDelay(t *testing.T) {
 // SIGTERM during the first connect: Connect gives up at once, although
 // the server it talks to would keep it waiting for connect_timeout.
 func TestConnectGivesUpWhenCancelled(t *testing.T) {
-	url, accepted := hangingServer(t, 0)
-	c := config(url)
+	silent := natsconntest.StartSilent(t, 0)
+	c := config(silent.URL())
 	c.ConnectTimeout = time.Minute
 	ctx, cancel := context.WithCancel(t.Context())
 	type result struct {
@@ -197,7 +161,7 @@ func TestConnectGivesUpWhenCancelled(t *testing.T) {
 		nc, err := Connect(ctx, c, Options{})
 		done <- result{nc, err}
 	}()
-	wait.For(t, "connection accepted", 5*time.Second, func() bool { return accepted.Load() > 0 })
+	wait.For(t, "connection accepted", 5*time.Second, func() bool { return silent.Accepted() > 0 })
 	cancel()
 	select {
 	case r := <-done:
@@ -212,16 +176,16 @@ func TestConnectGivesUpWhenCancelled(t *testing.T) {
 // SIGTERM while the connection keeps trying in the background: Close
 // returns at once instead of waiting out the handshake in progress.
 func TestCloseAfterCancelWhileReconnecting(t *testing.T) {
-	port := freePort(t)
-	c := config("nats://127.0.0.1:" + strconv.Itoa(port))
+	url, port := natsconntest.Unreachable(t)
+	c := config(url)
 	c.ConnectTimeout = time.Minute
 	ctx, cancel := context.WithCancel(t.Context())
 	nc, err := Connect(ctx, c, Options{ReconnectWait: 10 * time.Millisecond, MaxReconnectWait: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, accepted := hangingServer(t, port)
-	wait.For(t, "reconnect attempt accepted", 5*time.Second, func() bool { return accepted.Load() > 0 })
+	silent := natsconntest.StartSilent(t, port)
+	wait.For(t, "reconnect attempt accepted", 5*time.Second, func() bool { return silent.Accepted() > 0 })
 	cancel()
 	closed := make(chan struct{})
 	go func() { nc.Close(); close(closed) }()
@@ -278,7 +242,8 @@ func TestCleanDisconnectIsInfo(t *testing.T) {
 }
 
 func TestWaitConnected(t *testing.T) {
-	nc, err := Connect(t.Context(), config("nats://127.0.0.1:"+strconv.Itoa(freePort(t))), Options{})
+	url, _ := natsconntest.Unreachable(t)
+	nc, err := Connect(t.Context(), config(url), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

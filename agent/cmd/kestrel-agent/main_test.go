@@ -2,20 +2,16 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
@@ -69,93 +65,41 @@ func TestFlagsAndConfig(t *testing.T) {
 	f([]string{"-c", p}, 2, "", p+`: hostname: "a\tb" holds a control character`)
 }
 
-// agent starts the binary with yaml (http.listen on a free port added)
-// and returns it once it logged "agent started" or stopped.
+// agent starts the binary with the config yaml, to which it adds an HTTP
+// listener on a free port and JSON logs.
 func agent(t *testing.T, yaml string) *proctest.Proc {
 	t.Helper()
-	p := proctest.Start(t, bin, "-c", writeConfig(t, yaml+"http: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n"))
-	return p
-}
-
-// stopped sends SIGTERM and wants exit code 0 within d.
-func stopped(t *testing.T, p *proctest.Proc, d time.Duration) {
-	t.Helper()
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	exited, err := p.Wait(d)
-	if !exited {
-		t.Fatalf("still running %v after SIGTERM", d)
-	}
-	if err != nil {
-		t.Fatalf("exit: %v", err)
-	}
-	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-}
-
-// lines returns the JSON log lines of p whose msg starts with prefix.
-func lines(t *testing.T, p *proctest.Proc, prefix string) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for l := range strings.Lines(p.Output.String()) {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) != nil {
-			continue // a partly written line
-		}
-		if msg, _ := m["msg"].(string); strings.HasPrefix(msg, prefix) {
-			out = append(out, m)
-		}
-	}
-	return out
+	return proctest.Start(t, bin, "-c", writeConfig(t, yaml+"http: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n"))
 }
 
 // The first user's experience: NATS not there. The agent says so within a
 // second and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close()
+	url, _ := natsconntest.Unreachable(t)
 	p := agent(t, "step: 1\nnats: {urls: [\""+url+"\"]}\n")
-	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(lines(t, p, "cannot reach NATS at "+url)) > 0 })
-	started, err := time.Parse(time.RFC3339Nano, lines(t, p, "starting")[0]["time"].(string))
+	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(p.LogLines("cannot reach NATS at "+url)) > 0 })
+	started, err := time.Parse(time.RFC3339Nano, p.LogLines("starting")[0]["time"].(string))
 	if err != nil {
 		t.Fatal(err)
 	}
-	said, _ := time.Parse(time.RFC3339Nano, lines(t, p, "cannot reach NATS at")[0]["time"].(string))
+	said, _ := time.Parse(time.RFC3339Nano, p.LogLines("cannot reach NATS at")[0]["time"].(string))
 	if d := said.Sub(started); d > time.Second {
 		t.Errorf("cannot reach NATS logged %v after starting", d)
 	}
-	wait.For(t, "agent started", 10*time.Second, func() bool { return len(lines(t, p, "agent started")) > 0 })
-	stopped(t, p, 2*time.Second)
+	wait.For(t, "agent started", 10*time.Second, func() bool { return len(p.LogLines("agent started")) > 0 })
+	p.Stop(t, 2*time.Second)
 }
 
 // SIGTERM while the agent is still connecting to a server that accepted
 // the connection but never answers (connect_timeout is a minute).
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	silent := natsconntest.StartSilent(t, 0)
+	p := agent(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
+	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
+	p.Stop(t, 2*time.Second)
+	if len(p.LogLines("stopped before starting")) != 1 {
+		t.Error("the stop while connecting is not logged")
 	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			defer c.Close()
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	p := agent(t, "nats: {urls: [\"nats://"+ln.Addr().String()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return accepted.Load() > 0 })
-	stopped(t, p, 2*time.Second)
 }
 
 // A clean stop logs no warning (it used to log WARN nats disconnected
@@ -163,23 +107,23 @@ func TestSIGTERMWhileConnecting(t *testing.T) {
 func TestCleanStop(t *testing.T) {
 	srv := natstest.Start(t)
 	p := agent(t, "nats: {urls: [\""+srv.URL()+"\"]}\n")
-	wait.For(t, "connected", 10*time.Second, func() bool { return len(lines(t, p, "nats connected")) > 0 })
-	stopped(t, p, 10*time.Second)
-	for _, l := range lines(t, p, "") {
+	wait.For(t, "connected", 10*time.Second, func() bool { return len(p.LogLines("nats connected")) > 0 })
+	p.Stop(t, 10*time.Second)
+	for _, l := range p.LogLines("") {
 		if l["level"] != "INFO" {
 			t.Errorf("not INFO: %v", l)
 		}
 	}
 	for _, step := range []string{"stop http", "stop collection", "flush retry queue", "drain nats"} {
 		found := false
-		for _, l := range lines(t, p, "shutdown step done") {
+		for _, l := range p.LogLines("shutdown step done") {
 			found = found || l["step"] == step
 		}
 		if !found {
 			t.Errorf("shutdown step %q not logged", step)
 		}
 	}
-	if len(lines(t, p, "nats disconnected")) != 1 {
+	if len(p.LogLines("nats disconnected")) != 1 {
 		t.Error("the disconnect is not logged")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kestrel-mon/kestrel/agent/internal/config"
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
@@ -98,12 +98,7 @@ func TestRunEndToEnd(t *testing.T) {
 // the signal although collected batches wait in the retry queue (they
 // are dropped and counted instead of waiting publish.flush_timeout).
 func TestStopWhileNATSUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close() // nobody listens there
+	url, _ := natsconntest.Unreachable(t)
 	cfg := config.Default()
 	cfg.Step = 1
 	cfg.NATS.URLs = []string{url}
