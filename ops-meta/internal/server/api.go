@@ -350,7 +350,7 @@ func (s *Server) observe(ro *store.Rollout, p rollout.Progress) {
 func (s *Server) Run(ctx context.Context) {
 	for {
 		if err := s.Evaluate(ctx); err != nil && ctx.Err() == nil {
-			s.limiter.log(s.log, "evaluate", "rollout evaluation failed", "err", err)
+			s.warnLimited("evaluate", "rollout evaluation failed", "err", err)
 		}
 		t := time.NewTimer(s.Config().Desired.Defaults().EvaluateEvery)
 		select {

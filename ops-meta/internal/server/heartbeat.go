@@ -115,7 +115,7 @@ func ValidateHeartbeat(req *proto.HeartbeatRequest) ([]store.Agent, error) {
 
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, code int, reason, msg string) {
 	s.metrics.rejected.WithLabelValues(reason).Inc()
-	s.limiter.log(s.log, reason, "rejected heartbeat", "remote", r.RemoteAddr, "err", msg)
+	s.warnLimited(reason, "rejected heartbeat", "remote", r.RemoteAddr, "err", msg)
 	http.Error(w, msg, code)
 }
 
@@ -173,13 +173,13 @@ func (s *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if err := s.store.RecordHeartbeat(ctx, store.Host{Name: req.Hostname, Addr: addr, LastSeen: s.now(), Agents: agents}); err != nil {
 		s.metrics.storeErrors.WithLabelValues("record_heartbeat").Inc()
-		s.limiter.log(s.log, "store_record", "cannot record heartbeat", "host", req.Hostname, "err", err)
+		s.warnLimited("store_record", "cannot record heartbeat", "host", req.Hostname, "err", err)
 	}
 	rollouts, err := s.store.Rollouts(ctx)
 	if err != nil {
 		s.metrics.storeErrors.WithLabelValues("rollouts").Inc()
 		s.metrics.rejected.WithLabelValues("store_error").Inc()
-		s.limiter.log(s.log, "store_rollouts", "cannot read rollouts", "err", err)
+		s.warnLimited("store_rollouts", "cannot read rollouts", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, proto.HeartbeatResponse{ErrorMessage: "ops-meta cannot read its rollout state; try later", DesiredAgents: []proto.DesiredAgent{}})
 		return
 	}
@@ -258,7 +258,7 @@ func (s *Server) artifactInfo(cfg *config.Config, a *desired.Agent, name, versio
 			if err == nil {
 				return sc.Sha256, sc.Signature
 			}
-			s.limiter.log(s.log, "sidecar", "cannot read artifact sidecars", "file", path, "err", err)
+			s.warnLimited("sidecar", "cannot read artifact sidecars", "file", path, "err", err)
 		}
 	}
 	if vi, ok := a.Versions[version]; ok {

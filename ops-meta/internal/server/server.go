@@ -17,11 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/config"
 	"github.com/kestrel-mon/kestrel/ops-meta/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // FleetTokenHeader carries the fleet token on heartbeats (Authorization:
@@ -51,7 +51,7 @@ type Server struct {
 	reg      *prometheus.Registry
 	now      func() time.Time
 	metrics  *metrics
-	limiter  *logLimiter
+	limiter  *ratelog.Limiter
 	reloadMu sync.Mutex
 	mux      *http.ServeMux
 }
@@ -70,7 +70,7 @@ func New(o Options) *Server {
 	}
 	s.cfg.Store(o.Config)
 	s.metrics = newMetrics(s.reg)
-	s.limiter = newLogLimiter(10 * time.Second)
+	s.limiter = ratelog.New(10 * time.Second)
 	s.routes()
 	return s
 }
@@ -139,7 +139,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "missing Authorization: Bearer <admin token>")
 		case !tokenEqual(tok, want):
 			s.metrics.apiRejected.WithLabelValues("forbidden").Inc()
-			s.limiter.log(s.log, "bad_admin_token", "rejected admin request", "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.warnLimited("bad_admin_token", "rejected admin request", "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeError(w, http.StatusForbidden, "wrong admin token")
 		default:
 			h(w, r)
@@ -194,25 +194,10 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "file": s.cfgPath})
 }
 
-// logLimiter logs at most once per interval per key.
-type logLimiter struct {
-	mu    sync.Mutex
-	every time.Duration
-	last  map[string]time.Time
-}
-
-func newLogLimiter(every time.Duration) *logLimiter {
-	return &logLimiter{every: every, last: map[string]time.Time{}}
-}
-
-func (l *logLimiter) log(log *slog.Logger, key, msg string, args ...any) {
-	l.mu.Lock()
-	now := time.Now()
-	if now.Sub(l.last[key]) < l.every {
-		l.mu.Unlock()
-		return
+// warnLimited logs msg at Warn at most once per 10 s per reason (the key),
+// with how many were suppressed since the last one.
+func (s *Server) warnLimited(reason, msg string, args ...any) {
+	if suppressed, ok := s.limiter.Allow(reason); ok {
+		s.log.Warn(msg, append(args, "reason", reason, "suppressed", suppressed)...)
 	}
-	l.last[key] = now
-	l.mu.Unlock()
-	log.Warn(msg, append(args, "reason", key)...)
 }
