@@ -1,15 +1,13 @@
 package main
 
 import (
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
@@ -45,6 +43,7 @@ func TestFlagsAndConfigErrors(t *testing.T) {
 		{[]string{"-version"}, 0, "kestrel-transfer test-1"},
 		{[]string{"-nope"}, 2, "flag provided but not defined: -nope"},
 		{[]string{"extra"}, 2, `unexpected arguments ["extra"]`},
+		{[]string{"frob", "x"}, 2, `unexpected arguments ["frob" "x"]`},
 		{[]string{"-c", "/nonexistent/transfer.yaml"}, 2, "/nonexistent/transfer.yaml"},
 		{[]string{"-c", write("a.yaml", "nats:\n  urls: [\"htp:/bad url\"]\n")}, 2, `a.yaml: nats.urls[0]: "htp:/bad url" is not a NATS URL`},
 		{[]string{"-c", write("b.yaml", "judge:\n  linger: 5ms\n  lingerr: 1s\n")}, 2, "b.yaml: line 3: judge.lingerr: field lingerr not found"},
@@ -62,12 +61,7 @@ func TestFlagsAndConfigErrors(t *testing.T) {
 // NATS not there: the transfer says so within a second, keeps trying,
 // and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "nats://" + ln.Addr().String()
-	ln.Close()
+	url, _ := natsconntest.Unreachable(t)
 	p := transfer(t, "nats: {urls: [\""+url+"\"]}\n")
 	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(p.LogLines("cannot reach NATS at "+url)) > 0 })
 	started, err := time.Parse(time.RFC3339Nano, p.LogLines("starting")[0]["time"].(string))
@@ -84,25 +78,9 @@ func TestNATSDown(t *testing.T) {
 // SIGTERM while still connecting to a server that accepted the connection
 // but never answers (connect_timeout is a minute).
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			defer c.Close()
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	p := transfer(t, "nats: {urls: [\"nats://"+ln.Addr().String()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return accepted.Load() > 0 })
+	silent := natsconntest.StartSilent(t, 0)
+	p := transfer(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
+	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
 	p.Stop(t, 2*time.Second)
 }
 
