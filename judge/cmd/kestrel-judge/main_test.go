@@ -2,82 +2,251 @@ package main
 
 import (
 	"bytes"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
-// TestBinary builds the real binary the way the Makefile does (version
-// stamped with -ldflags -X) and runs it as an operator would.
+// bin is the judge binary, built the way the Makefile does (version
+// stamped with -ldflags -X) for the process tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kestrel-judge-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, binary)
+	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=test-1", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestBinary runs the real binary as an operator would.
 func TestBinary(t *testing.T) {
-	bin := build(t)
-
-	out, err := exec.Command(bin, "-version").Output()
-	if err != nil || string(out) != "kestrel-judge test-1\n" {
-		t.Fatalf("-version: %q, %v; want %q and exit 0", out, err, "kestrel-judge test-1\n")
+	code, out, _ := proctest.Run(t, bin, "-version")
+	if code != 0 || out != "kestrel-judge test-1\n" {
+		t.Fatalf("-version: %q, exit %d; want %q and exit 0", out, code, "kestrel-judge test-1\n")
 	}
-
 	missing := filepath.Join(t.TempDir(), "no-such-judge.yaml")
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-c", missing)
-	cmd.Stderr = &stderr
-	err = cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-		t.Fatalf("missing config: %v, want a non-zero exit", err)
+	code, _, stderr := proctest.Run(t, bin, "-c", missing)
+	if code != 2 {
+		t.Fatalf("missing config: exit %d, want 2", code)
 	}
-	if !strings.Contains(stderr.String(), missing) {
-		t.Fatalf("missing config: stderr %q does not name %s", stderr.String(), missing)
+	if !strings.Contains(stderr, missing) {
+		t.Fatalf("missing config: stderr %q does not name %s", stderr, missing)
 	}
 }
 
-// run uses its own flag set, so it runs any number of times in one
+// runJudge uses its own flag set, so it runs any number of times in one
 // process (the global flag.CommandLine panics on the second definition).
 func TestRunTwice(t *testing.T) {
 	for i := range 2 {
 		var stdout, stderr bytes.Buffer
-		if code := run([]string{"-version"}, &stdout, &stderr); code != 0 || stdout.String() != "kestrel-judge dev\n" {
+		if code := runJudge([]string{"-version"}, &stdout, &stderr); code != 0 || stdout.String() != "kestrel-judge dev\n" {
 			t.Fatalf("run %d -version: exit %d, stdout %q, stderr %q", i, code, stdout.String(), stderr.String())
 		}
 	}
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	var stdout, stderr bytes.Buffer
-	if code := run([]string{"-c", missing}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), missing) {
+	if code := runJudge([]string{"-c", missing}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), missing) {
 		t.Fatalf("missing config: exit %d, stderr %q", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := run([]string{"-no-such-flag"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "no-such-flag") {
+	if code := runJudge([]string{"-no-such-flag"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "no-such-flag") {
 		t.Fatalf("bad flag: exit %d, stderr %q", code, stderr.String())
 	}
 }
 
-func build(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), binary)
-	build := exec.Command("go", "build", "-ldflags", "-X main.version=test-1", "-o", bin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatalf("build: %v", err)
+// Bad flags and configs exit 2 before anything starts, every problem
+// named with the file and the field.
+func TestFlagsAndConfig(t *testing.T) {
+	f := func(args []string, wantErr string) {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := runJudge(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), wantErr) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", args, code, errb.String(), wantErr)
+		}
 	}
-	return bin
+	f([]string{"extra"}, `unexpected arguments ["extra"]`)
+	p := judgeConfig(t, "")
+	f([]string{"-c", p, "-log.level", "loud"}, `-log.level: log.level: must be debug, info, warn or error, got "loud"`)
+	p = judgeConfig(t, "nats:\n  urls: [\"htp:/bad url\"]\nworkerz: 1\n")
+	f([]string{"-c", p}, p+": line 6: workerz: field workerz not found")
+	p = judgeConfig(t, "nats:\n  urls: [\"htp:/bad url\"]\nworkers: 0\n")
+	f([]string{"-c", p}, p+`: nats.urls[0]: "htp:/bad url" is not a NATS URL`)
+	f([]string{"-c", p}, p+`: workers: must be in 1..1024, got 0`)
+}
+
+// judgeConfig writes a judge.yaml with a rules file next to it, http on a
+// free port, JSON logs and yaml appended, and returns its path.
+func judgeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "rules.yaml"), "strategies: []\n")
+	p := filepath.Join(dir, "judge.yaml")
+	writeFile(t, p, "rules_file: rules.yaml\nhttp: {listen: \"127.0.0.1:0\"}\nlog: {format: json}\n"+yaml)
+	return p
+}
+
+// judge starts the binary with judgeConfig(yaml).
+func judge(t *testing.T, yaml string) *proctest.Proc {
+	t.Helper()
+	return proctest.Start(t, bin, "-c", judgeConfig(t, yaml))
+}
+
+// stopped sends SIGTERM and wants exit code 0 within d.
+func stopped(t *testing.T, p *proctest.Proc, d time.Duration) {
+	t.Helper()
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	exited, err := p.Wait(d)
+	if !exited {
+		t.Fatalf("still running %v after SIGTERM", d)
+	}
+	if err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+}
+
+// logLines returns the JSON log lines of p whose msg starts with prefix.
+func logLines(p *proctest.Proc, prefix string) []map[string]any {
+	var out []map[string]any
+	for l := range strings.Lines(p.Output.String()) {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(fmt.Sprint(m["msg"]), prefix) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// logged waits until p logged a line whose msg starts with prefix and
+// returns when.
+func logged(t *testing.T, p *proctest.Proc, prefix string) time.Time {
+	t.Helper()
+	wait.For(t, prefix+" logged", 20*time.Second, func() bool {
+		select {
+		case <-p.Exited():
+			t.Fatalf("exited before logging %q", prefix)
+		default:
+		}
+		return len(logLines(p, prefix)) > 0
+	})
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(logLines(p, prefix)[0]["time"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return at
+}
+
+// unreachable returns a NATS URL nobody listens on.
+func unreachable(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "nats://" + ln.Addr().String()
+}
+
+// NATS not there: the judge says so within a second of starting, keeps
+// trying, and stops at once on SIGTERM.
+func TestNATSDown(t *testing.T) {
+	url := unreachable(t)
+	p := judge(t, "nats: {urls: [\""+url+"\"]}\n")
+	said := logged(t, p, "cannot reach NATS at "+url)
+	if d := said.Sub(logged(t, p, "starting")); d > time.Second {
+		t.Errorf("cannot reach NATS logged %v after starting", d)
+	}
+	stopped(t, p, 2*time.Second)
+}
+
+// SIGTERM while the judge is still connecting to a server that accepted
+// the connection but never answers (connect_timeout is a minute).
+func TestSIGTERMWhileConnecting(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			defer c.Close()
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+	}()
+	p := judge(t, "nats: {urls: [\"nats://"+ln.Addr().String()+"\"], connect_timeout: 1m}\n")
+	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return accepted.Load() > 0 })
+	stopped(t, p, 2*time.Second)
+	if len(logLines(p, "stopped before connecting to NATS")) != 1 {
+		t.Error("the stop while connecting is not logged")
+	}
+}
+
+// A clean start and stop logs nothing above INFO (every shutdown used to
+// log WARN nats disconnected err=<nil>, and the membership took the close
+// for a lost connection), each shutdown step in order, and the disconnect
+// once.
+func TestCleanStop(t *testing.T) {
+	ns := natstest.StartServer(t)
+	rs := redistest.Start(t)
+	p := judge(t, fmt.Sprintf("nats: {urls: [%q]}\nredis: {addr: %q}\n", ns.ClientURL(), rs.Addr))
+	logged(t, p, "judge started")
+	stopped(t, p, 20*time.Second)
+	for _, l := range logLines(p, "") {
+		// lib/membership logs every leave at WARN, also the judge's own.
+		ownLeave := l["msg"] == "judge left the ring" && l["reason"] == "leave"
+		if l["level"] != "INFO" && !ownLeave {
+			t.Errorf("not INFO: %v", l)
+		}
+	}
+	var steps []string
+	for _, l := range logLines(p, "shutdown step done") {
+		steps = append(steps, fmt.Sprint(l["step"]))
+	}
+	if got, want := strings.Join(steps, ", "), "leave, drain requests, finish in-flight, stop http, close redis, close nats"; got != want {
+		t.Errorf("shutdown steps %s, want %s", got, want)
+	}
+	if len(logLines(p, "nats disconnected")) != 1 {
+		t.Error("the disconnect is not logged once")
+	}
 }
 
 // The judge started from another directory finds rules_file next to its
 // config ("relative to this file"), and a rules file that is not there is
 // an error naming the config file.
 func TestBinaryRulesFileRelativeToConfig(t *testing.T) {
-	bin := build(t)
-	ns := natstest.Start(t)
+	ns := natstest.StartServer(t)
 	rs := redistest.Start(t)
 	dir := t.TempDir()
 	confDir := filepath.Join(dir, "conf")
@@ -92,12 +261,12 @@ func TestBinaryRulesFileRelativeToConfig(t *testing.T) {
 
 	// Not there yet: exit 2, the error names the config file and where
 	// the rules file was looked for.
-	stderr := &syncBuffer{}
 	cmd := exec.Command(bin, "-c", cfg)
-	cmd.Dir, cmd.Stderr = cwd, stderr
+	cmd.Dir = cwd
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
 		t.Fatalf("missing rules file: %v, want exit status 2 (stderr %q)", err, stderr.String())
 	}
 	for _, want := range []string{cfg + ": rules_file:", filepath.Join(confDir, "rules.yaml")} {
@@ -108,31 +277,19 @@ func TestBinaryRulesFileRelativeToConfig(t *testing.T) {
 
 	// Next to the config: loaded, though the working directory has none.
 	writeFile(t, filepath.Join(confDir, "rules.yaml"), "strategies:\n  - {id: 1, allEndpoints: true, metric: m, func: \"all(#1)\", operator: \">\", rightValue: 1, maxStep: 1}\n")
-	stderr = &syncBuffer{}
-	cmd = exec.Command(bin, "-c", cfg)
-	cmd.Dir, cmd.Stderr = cwd, stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
-	for !strings.Contains(stderr.String(), "judge started") {
+	t.Chdir(cwd) // the child's working directory
+	p := proctest.Start(t, bin, "-c", cfg)
+	wait.For(t, "judge started", 30*time.Second, func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("judge exited: %v\n%s", err, stderr.String())
-		case <-deadline:
-			_ = cmd.Process.Kill()
-			t.Fatalf("judge not started after 30s:\n%s", stderr.String())
-		case <-time.After(20 * time.Millisecond):
+		case <-p.Exited():
+			t.Fatalf("judge exited:\n%s", p.Output.String())
+		default:
 		}
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-done; err != nil {
-		t.Fatalf("judge stopped with %v:\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "rules=1") {
-		t.Fatalf("judge did not load the rule:\n%s", stderr.String())
+		return strings.Contains(p.Output.String(), "judge started")
+	})
+	stopped(t, p, 20*time.Second)
+	if !strings.Contains(p.Output.String(), "rules=1") {
+		t.Fatalf("judge did not load the rule:\n%s", p.Output.String())
 	}
 }
 
@@ -141,22 +298,4 @@ func writeFile(t *testing.T, path, body string) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

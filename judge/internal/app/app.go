@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
@@ -18,7 +19,9 @@ import (
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
-	"github.com/kestrel-mon/kestrel/judge/internal/server"
+	"github.com/kestrel-mon/kestrel/judge/internal/service"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/run"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
@@ -29,35 +32,41 @@ type App struct {
 	cfg     config.Config
 	log     *slog.Logger
 	M       *metrics.Metrics
+	natsM   *natsconn.Metrics
 	Rules   *rules.Holder
 	Engine  *engine.Engine
 	rdb     *redis.Client
 	store   *alarm.Store
-	nc      *nats.Conn
-	svc     *server.Service
+	nc      atomic.Pointer[nats.Conn] // set by Run once connecting
+	svc     *service.Service          // set by Run once connecting
 	ln      net.Listener
 	httpSrv *http.Server
 	cl      *cluster
 	subj    proto.Subjects
+
+	stopMembers func() // set by Run once the members are followed
 }
 
-// New builds every part (connections are opened lazily or retried).
+// New builds every part but the NATS connection, which Run opens (under
+// its context, so a stop while NATS is unreachable is not held up), and
+// listens on http.listen. Redis is connected to lazily.
 func New(cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, M: metrics.New()}
+	a.natsM = natsconn.NewMetrics(a.M.Registry, "kestrel_judge")
 	rh, err := rules.NewHolder(cfg.RulesFile, cfg.Window.Size)
 	if err != nil {
 		return nil, err
 	}
 	a.Rules = rh
 	a.M.Rules.Set(float64(rh.Get().Len()))
-	tc, err := cfg.Redis.TLS.Config()
+	tc, err := cfg.Redis.TLS.Config("redis.tls")
 	if err != nil {
-		return nil, fmt.Errorf("redis.tls: %w", err)
+		return nil, err
 	}
 	a.rdb = redis.NewClient(&redis.Options{
 		Addr: cfg.Redis.Addr, Username: cfg.Redis.Username, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		TLSConfig: tc, DialTimeout: cfg.Redis.DialTimeout.D(),
-		ReadTimeout: cfg.Redis.OpTimeout.D(), WriteTimeout: cfg.Redis.OpTimeout.D(),
+		TLSConfig: tc, DialTimeout: cfg.Redis.DialTimeout,
+		ReadTimeout: cfg.Redis.OpTimeout, WriteTimeout: cfg.Redis.OpTimeout,
 		MaxRetries: 1, PoolSize: cfg.Workers + 4,
 	})
 	a.store = alarm.NewStore(a.rdb, alarm.Keys{
@@ -65,40 +74,19 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		StreamKey: cfg.Alarm.StreamKey, StreamMaxLen: cfg.Alarm.StreamMaxLen,
 	})
 	a.Engine = engine.New(engine.Config{
-		WindowSize: cfg.Window.Size, IdleEvict: cfg.Window.IdleEvict.D(),
-		MinInterval: int64(cfg.Alarm.MinInterval.D() / time.Second),
-		Workers:     cfg.Workers, QueueLen: cfg.QueueLen, OpTimeout: cfg.Redis.OpTimeout.D(),
+		WindowSize: cfg.Window.Size, IdleEvict: cfg.Window.IdleEvict,
+		MinInterval: int64(cfg.Alarm.MinInterval / time.Second),
+		Workers:     cfg.Workers, QueueLen: cfg.QueueLen, OpTimeout: cfg.Redis.OpTimeout,
 	}, rh, a.store, a.M, log)
-	subj, err := proto.NewSubjects(cfg.NATS.SubjectPrefix)
-	if err != nil {
+	if a.subj, err = proto.NewSubjects(cfg.NATS.SubjectPrefix); err != nil {
 		return nil, err
 	}
-	a.subj = subj
 	if a.cl, err = newCluster(a); err != nil {
 		return nil, err
 	}
 	a.Engine.SetOwner(a.cl.tracker)
-	nc, err := server.Connect(cfg.NATS, "kestrel-judge "+cfg.NodeID, a.M, log)
-	if err != nil {
-		_ = a.rdb.Close()
-		return nil, err
-	}
-	a.nc = nc
-	// While disconnected the others may take this judge out of the ring
-	// and judge its series: own nothing until connected again, then gain
-	// every partition anew (settle, windows dropped, states re-read).
-	nc.SetDisconnectErrHandler(func(_ *nats.Conn, err error) {
-		log.Warn("nats disconnected", "err", err)
-		a.cl.suspend(owner.Disconnected, "nats disconnected")
-	})
-	nc.SetReconnectHandler(func(nc *nats.Conn) {
-		log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
-		a.cl.resume(owner.Disconnected, "nats reconnected")
-	})
-	a.svc = server.New(nc, subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval.D(), a.M, log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
-		nc.Close()
 		_ = a.rdb.Close()
 		return nil, fmt.Errorf("cannot listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
@@ -109,12 +97,7 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		Rules:    rh.Get,
 		Active:   a.store.Active,
 		Checks: map[string]func(context.Context) error{
-			"nats": func(context.Context) error {
-				if st := nc.Status(); st != nats.CONNECTED {
-					return fmt.Errorf("nats is %s", st)
-				}
-				return nil
-			},
+			"nats":  a.checkNATS,
 			"redis": a.store.Ping,
 			"ring":  a.cl.check,
 		},
@@ -142,32 +125,90 @@ func (a *App) Reload() error {
 	return nil
 }
 
-// Run serves until ctx ends (or the HTTP server fails), then shuts down in
-// order: leave, drain requests, finish in-flight work, stop HTTP, close
-// Redis, close NATS.
+// checkNATS is the /health check of the NATS connection.
+func (a *App) checkNATS(context.Context) error {
+	nc := a.nc.Load()
+	if nc == nil {
+		return errors.New("nats is not connected yet")
+	}
+	if st := nc.Status(); st != nats.CONNECTED {
+		return fmt.Errorf("nats is %s", st)
+	}
+	return nil
+}
+
+// connect opens the NATS connection (it reconnects for ever; ctx bounds
+// connecting) and builds the service on it. While disconnected the others
+// may take this judge out of the ring and judge its series: it owns
+// nothing until connected again, then gains every partition anew (settle,
+// windows dropped, states re-read).
+func (a *App) connect(ctx context.Context) error {
+	nc, err := natsconn.Connect(ctx, a.cfg.NATS, natsconn.Options{
+		Name:    "kestrel-judge " + a.cfg.NodeID,
+		Log:     a.log,
+		Metrics: a.natsM,
+		OnDisconnect: func(*nats.Conn, error) {
+			a.cl.suspend(owner.Disconnected, "nats disconnected")
+		},
+		OnConnect: func(*nats.Conn) {
+			a.cl.resume(owner.Disconnected, "nats reconnected")
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if !nc.IsConnected() {
+		a.log.Info("nats not connected yet, will keep trying")
+	}
+	a.nc.Store(nc)
+	a.svc = service.New(nc, a.subj, a.cfg.NodeID, a.Engine, a.cfg.HeartbeatInterval, a.M, a.log)
+	return nil
+}
+
+// Run connects to NATS and serves until ctx ends (or the HTTP server
+// fails), then shuts down in order: leave, drain requests, finish
+// in-flight work, stop HTTP, close Redis, close NATS. Stopped while still
+// connecting, it shuts down at once and returns nil.
 func (a *App) Run(ctx context.Context) error {
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
 	a.Engine.Start(ectx)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- a.httpSrv.Serve(a.ln) }()
+	// NATS is dialled until ctx ends or the shutdown starts.
+	connCtx, stopConnecting := context.WithCancel(ctx)
+	defer stopConnecting()
+	if err := a.connect(connCtx); err != nil {
+		a.shutdown(ecancel)
+		if ctx.Err() != nil {
+			a.log.Info("stopped before connecting to NATS", "err", err)
+			return nil
+		}
+		return err
+	}
+	nc := a.nc.Load()
 	// The ring parameters must match the bucket's before this judge
 	// follows the members and serves.
-	if err := a.cl.ensureParams(ctx, a.nc, a.subj.RingBucket()); err != nil {
+	if err := a.cl.ensureParams(ctx, nc, a.subj.RingBucket()); err != nil {
+		stopConnecting()
 		a.shutdown(ecancel)
 		return nil
 	}
+	// The members are followed until NATS is closed, the last step: a
+	// judge that heard its own leave owns nothing while it drains.
 	mctx, mcancel := context.WithCancel(context.Background())
 	memDone := make(chan struct{})
-	defer func() { mcancel(); <-memDone }() // after shutdown: membership is followed to the end
+	a.stopMembers = func() { mcancel(); <-memDone }
+	defer a.stopMembers() // idempotent
 	go func() {
 		defer close(memDone)
-		if err := a.cl.mem.Run(mctx, a.nc, a.subj.Members()); err != nil {
+		if err := a.cl.mem.Run(mctx, nc, a.subj.Members()); err != nil {
 			a.log.Error("membership stopped", "err", err)
 		}
 	}()
 	go a.cl.follow(mctx)
 	if err := a.svc.Start(); err != nil {
+		stopConnecting()
 		a.shutdown(ecancel)
 		return err
 	}
@@ -180,30 +221,29 @@ func (a *App) Run(ctx context.Context) error {
 			runErr = fmt.Errorf("http server: %w", err)
 		}
 	}
+	// NATS is not dialled again from here on.
+	stopConnecting()
 	a.shutdown(ecancel)
 	return runErr
 }
 
+// shutdown stops the judge in order within shutdown_timeout, logging each
+// step with how long it took; a failed step is logged (Warn) and the next
+// one runs.
 func (a *App) shutdown(ecancel context.CancelFunc) {
-	deadline := time.Now().Add(a.cfg.ShutdownTimeout.D())
-	step := func(name string, f func(ctx context.Context) error) {
-		start := time.Now()
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		defer cancel()
-		if err := f(ctx); err != nil {
-			a.log.Warn("shutdown step failed", "step", name, "err", err, "took", time.Since(start))
-			return
-		}
-		a.log.Info("shutdown step done", "step", name, "took", time.Since(start))
+	sd := run.NewShutdown(a.log, a.cfg.ShutdownTimeout)
+	leave, drain := noStep, noStep // not connected: nothing to leave
+	if a.svc != nil {
+		leave, drain = a.svc.Leave, a.svc.Drain
 	}
 	// Leave first: the transfers drop this node from their ring at once
 	// and re-route their unacked points, and no heartbeat follows that
 	// could re-admit it while the subscription drains. Requests already
 	// sent are still answered (or time out and are sent again to the new
 	// owner; the alarm writes are CAS, so nothing is written twice).
-	step("leave", a.svc.Leave)
-	step("drain requests", a.svc.Drain)
-	step("finish in-flight", func(ctx context.Context) error {
+	sd.Step("leave", leave)
+	sd.Step("drain requests", drain)
+	sd.Step("finish in-flight", func(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { a.Engine.Stop(); close(done) }()
 		select {
@@ -215,12 +255,29 @@ func (a *App) shutdown(ecancel context.CancelFunc) {
 			return ctx.Err()
 		}
 	})
-	step("stop http", a.httpSrv.Shutdown)
+	sd.Step("stop http", a.httpSrv.Shutdown)
 	ecancel()
-	step("close redis", func(context.Context) error { return a.rdb.Close() })
-	step("close nats", func(ctx context.Context) error {
-		err := a.nc.FlushWithContext(ctx)
-		a.nc.Close()
-		return err
-	})
+	sd.Step("close redis", func(context.Context) error { return a.rdb.Close() })
+	sd.Step("close nats", a.closeNATS)
+}
+
+func noStep(context.Context) error { return nil }
+
+// closeNATS stops following the members, then drains the connection
+// (what is buffered is sent) and waits until it is closed; one that is not
+// connected is closed at once.
+func (a *App) closeNATS(ctx context.Context) error {
+	nc := a.nc.Load()
+	if nc == nil {
+		return nil
+	}
+	if a.stopMembers != nil {
+		a.stopMembers() // or the membership takes the close for a lost connection
+	}
+	err := natsconn.Drain(ctx, nc)
+	if errors.Is(err, nats.ErrConnectionReconnecting) {
+		a.log.Info("nats not connected, closed without draining")
+		return nil
+	}
+	return err
 }

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
-	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
@@ -38,7 +38,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 }
 
 func TestJudgeOverNATS(t *testing.T) {
-	ns := natstest.Start(t)
+	ns := natstest.StartServer(t)
 	rs := redistest.Start(t)
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "rules.yaml")
@@ -51,9 +51,9 @@ func TestJudgeOverNATS(t *testing.T) {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Redis.Addr = rs.Addr
 	cfg.RulesFile = rulesPath
-	cfg.HeartbeatInterval = config.Duration(50 * time.Millisecond)
-	cfg.Redis.OpTimeout = config.Duration(time.Second)
-	cfg.Ownership.Settle = config.Duration(1100 * time.Millisecond)
+	cfg.HeartbeatInterval = 50 * time.Millisecond
+	cfg.Redis.OpTimeout = time.Second
+	cfg.Ownership.Settle = 1100 * time.Millisecond
 	cfg.Workers = 2
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

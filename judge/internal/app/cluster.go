@@ -37,7 +37,7 @@ func newCluster(a *App) (*cluster, error) {
 	cfg := a.cfg
 	rc := ring.Config{PartitionCount: cfg.Ring.PartitionCount, ReplicationFactor: cfg.Ring.ReplicationFactor, Load: cfg.Ring.Load, Hasher: cfg.Ring.Hasher}
 	mem, err := membership.New(membership.Config{
-		Timeout: cfg.Membership.Timeout.D(), RejoinHold: cfg.Membership.RejoinHold.D(),
+		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
 		SuspectAfter: 1 << 30, // judges send no requests to judges
 		Ring:         rc, Self: cfg.NodeID,
 	}, a.log, membership.NewMetrics(a.M.Registry, "kestrel_judge"))
@@ -45,10 +45,10 @@ func newCluster(a *App) (*cluster, error) {
 		return nil, err
 	}
 	c := &cluster{
-		a: a, mem: mem, tracker: owner.New(cfg.NodeID, cfg.Ownership.Settle.D()),
+		a: a, mem: mem, tracker: owner.New(cfg.NodeID, cfg.Ownership.Settle),
 		want: ringparams.Params{
 			PartitionCount: rc.PartitionCount, ReplicationFactor: rc.ReplicationFactor, Load: rc.Load, Hasher: rc.Hasher,
-			MemberTimeout: cfg.Membership.Timeout.D(), RejoinHold: cfg.Membership.RejoinHold.D(),
+			MemberTimeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
 		},
 		ringOK: errors.New("ring parameters not read from the KV bucket yet"),
 		owned:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_judge_partitions_owned", Help: "Ring partitions this judge owns (served once settled)."}),

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -11,9 +12,10 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
-	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/ringparams"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +25,7 @@ import (
 // heartbeats nor serves and says why on /health; once the bucket holds its
 // parameters it joins.
 func TestRingParamsMismatchRefusesToServe(t *testing.T) {
-	ns := natstest.Start(t)
+	ns := natstest.StartServer(t)
 	rs := redistest.Start(t)
 	nc, err := nats.Connect(ns.ClientURL())
 	if err != nil {
@@ -34,7 +36,7 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	ctx := context.Background()
 	cfg := config.Default()
 	other := ringparams.Params{PartitionCount: 512, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64",
-		MemberTimeout: cfg.Membership.Timeout.D(), RejoinHold: cfg.Membership.RejoinHold.D()}
+		MemberTimeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold}
 	if err := ringparams.Set(ctx, js, "KESTREL_RING", 1, other); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +66,7 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Redis.Addr = rs.Addr
 	cfg.RulesFile = rulesPath
-	cfg.HeartbeatInterval = config.Duration(50 * time.Millisecond)
+	cfg.HeartbeatInterval = 50 * time.Millisecond
 	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -78,17 +80,13 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	}()
 
 	health := "http://" + a.HTTPAddr() + "/health"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, "/health naming the differing ring parameters", 10*time.Second, func() error {
 		code, body := httpGet(t, health)
 		if code == 503 && strings.Contains(body, "partition_count") && strings.Contains(body, "512") && strings.Contains(body, "271") {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/health with other ring parameters: %d %s", code, body)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("/health with other ring parameters: %d %s", code, body)
+	})
 	select {
 	case b := <-beats:
 		t.Fatalf("a judge with other ring parameters heartbeats: %+v", b)

@@ -1,38 +1,40 @@
-// Package config loads and validates judge.yaml.
+// Package config loads and validates judge.yaml: Default, Load (strict
+// YAML through lib/confload, every error naming the file, the line and the
+// field), Validate (every bad field at once).
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/confload"
+	"github.com/kestrel-mon/kestrel/lib/logging"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/proto"
-	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole judge.yaml.
 type Config struct {
-	NodeID            string     `yaml:"node_id"`
-	NATS              NATS       `yaml:"nats"`
-	HTTP              HTTP       `yaml:"http"`
-	Redis             Redis      `yaml:"redis"`
-	RulesFile         string     `yaml:"rules_file"`
-	Window            Window     `yaml:"window"`
-	Alarm             Alarm      `yaml:"alarm"`
-	Workers           int        `yaml:"workers"`
-	QueueLen          int        `yaml:"queue_len"`
-	HeartbeatInterval Duration   `yaml:"heartbeat_interval"`
-	ShutdownTimeout   Duration   `yaml:"shutdown_timeout"`
-	Log               Log        `yaml:"log"`
-	Ring              Ring       `yaml:"ring"`
-	Membership        Membership `yaml:"membership"`
-	Ownership         Ownership  `yaml:"ownership"`
+	NodeID            string          `yaml:"node_id"`
+	NATS              natsconn.Config `yaml:"nats"`
+	HTTP              HTTP            `yaml:"http"`
+	Redis             Redis           `yaml:"redis"`
+	RulesFile         string          `yaml:"rules_file"`
+	Window            Window          `yaml:"window"`
+	Alarm             Alarm           `yaml:"alarm"`
+	Workers           int             `yaml:"workers"`
+	QueueLen          int             `yaml:"queue_len"`
+	HeartbeatInterval time.Duration   `yaml:"heartbeat_interval"`
+	ShutdownTimeout   time.Duration   `yaml:"shutdown_timeout"`
+	Log               logging.Config  `yaml:"log"`
+	Ring              Ring            `yaml:"ring"`
+	Membership        Membership      `yaml:"membership"`
+	Ownership         Ownership       `yaml:"ownership"`
 }
 
 // Ring is the consistent hash ring; it must equal the transfers' (and the
@@ -48,40 +50,13 @@ type Ring struct {
 // Membership is how judges join and leave the ring; it must equal the
 // transfers' (and the KV bucket's).
 type Membership struct {
-	Timeout    Duration `yaml:"timeout"`
-	RejoinHold Duration `yaml:"rejoin_hold"`
+	Timeout    time.Duration `yaml:"timeout"`
+	RejoinHold time.Duration `yaml:"rejoin_hold"`
 }
 
 // Ownership configures when a judge serves a partition it gained.
 type Ownership struct {
-	Settle Duration `yaml:"settle"`
-}
-
-// NATS is the shared NATS connection block.
-type NATS struct {
-	URLs           []string `yaml:"urls"`
-	SubjectPrefix  string   `yaml:"subject_prefix"`
-	User           string   `yaml:"user"`
-	Password       string   `yaml:"password"`
-	Token          string   `yaml:"token"`
-	NkeySeedFile   string   `yaml:"nkey_seed_file"`
-	CredsFile      string   `yaml:"creds_file"`
-	TLS            TLS      `yaml:"tls"`
-	ConnectTimeout Duration `yaml:"connect_timeout"`
-}
-
-// TLS is an optional client TLS block.
-type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// Enabled reports whether any TLS setting is present.
-func (t TLS) Enabled() bool {
-	return t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify
+	Settle time.Duration `yaml:"settle"`
 }
 
 // HTTP is the debug/metrics listener.
@@ -89,79 +64,43 @@ type HTTP struct {
 	Listen string `yaml:"listen"`
 }
 
-// Redis is the alarm Redis.
+// Redis is the alarm Redis. Its tls block has the keys of nats.tls.
 type Redis struct {
-	Addr        string   `yaml:"addr"`
-	Username    string   `yaml:"username"`
-	Password    string   `yaml:"password"`
-	DB          int      `yaml:"db"`
-	TLS         TLS      `yaml:"tls"`
-	DialTimeout Duration `yaml:"dial_timeout"`
-	OpTimeout   Duration `yaml:"op_timeout"`
+	Addr        string        `yaml:"addr"`
+	Username    string        `yaml:"username"`
+	Password    string        `yaml:"password"`
+	DB          int           `yaml:"db"`
+	TLS         natsconn.TLS  `yaml:"tls"`
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	OpTimeout   time.Duration `yaml:"op_timeout"`
 }
 
 // Window sizes the per-series windows.
 type Window struct {
-	Size      int      `yaml:"size"`
-	IdleEvict Duration `yaml:"idle_evict"`
+	Size      int           `yaml:"size"`
+	IdleEvict time.Duration `yaml:"idle_evict"`
 }
 
 // Alarm configures the state machine and the Redis keys.
 type Alarm struct {
-	MinInterval     Duration `yaml:"min_interval"`
-	KeyPrefix       string   `yaml:"key_prefix"`
-	EventListFormat string   `yaml:"event_list_format"`
-	EventListLen    int      `yaml:"event_list_len"`
-	StreamKey       string   `yaml:"stream_key"`
-	StreamMaxLen    int      `yaml:"stream_maxlen"`
+	MinInterval     time.Duration `yaml:"min_interval"`
+	KeyPrefix       string        `yaml:"key_prefix"`
+	EventListFormat string        `yaml:"event_list_format"`
+	EventListLen    int           `yaml:"event_list_len"`
+	StreamKey       string        `yaml:"stream_key"`
+	StreamMaxLen    int           `yaml:"stream_maxlen"`
 }
-
-// Log configures slog.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
-
-// Duration is a time.Duration written as a Go duration string ("5s").
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like \"5s\"", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalYAML writes the duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
-
-// D returns the time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Default returns a config with every default filled in (node_id and
 // rules_file excepted).
 func Default() Config {
 	return Config{
-		NATS: NATS{
-			URLs:           []string{"nats://127.0.0.1:4222"},
-			SubjectPrefix:  proto.DefaultPrefix,
-			ConnectTimeout: Duration(5 * time.Second),
-		},
-		HTTP:  HTTP{Listen: ":6081"},
-		Redis: Redis{Addr: "127.0.0.1:6379", DialTimeout: Duration(5 * time.Second), OpTimeout: Duration(3 * time.Second)},
-		Window: Window{
-			Size:      11,
-			IdleEvict: Duration(24 * time.Hour),
-		},
+		NATS:   natsconn.Default(),
+		HTTP:   HTTP{Listen: ":6081"},
+		Redis:  Redis{Addr: "127.0.0.1:6379", DialTimeout: 5 * time.Second, OpTimeout: 3 * time.Second},
+		Window: Window{Size: 11, IdleEvict: 24 * time.Hour},
 		Alarm: Alarm{
-			MinInterval:     Duration(300 * time.Second),
+			MinInterval:     300 * time.Second,
 			KeyPrefix:       "kestrel:",
 			EventListFormat: "event:p%d",
 			EventListLen:    100000,
@@ -170,18 +109,20 @@ func Default() Config {
 		},
 		Workers:           8,
 		QueueLen:          64,
-		HeartbeatInterval: Duration(time.Second),
-		ShutdownTimeout:   Duration(20 * time.Second),
-		Log:               Log{Level: "info", Format: "text"},
+		HeartbeatInterval: time.Second,
+		ShutdownTimeout:   20 * time.Second,
+		Log:               logging.Default(),
 		Ring:              Ring{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25, Hasher: "xxhash64", BucketReplicas: 1},
-		Membership:        Membership{Timeout: Duration(3 * time.Second), RejoinHold: Duration(2 * time.Second)},
-		Ownership:         Ownership{Settle: Duration(4 * time.Second)},
+		Membership:        Membership{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second},
+		Ownership:         Ownership{Settle: 4 * time.Second},
 	}
 }
 
-// Load reads, decodes strictly, fills defaults and validates path, then
-// resolves rules_file against the directory of path (an absolute one is
-// kept) and checks that the rules file can be read.
+// Load reads path over the defaults (strictly: an unknown key is an
+// error), validates it, then resolves rules_file against the directory of
+// path (an absolute one is kept) and checks that the rules file can be
+// read. Every error names the file and the field; Validate's are all
+// reported at once.
 func Load(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -230,19 +171,18 @@ func readable(path string) error {
 	return nil
 }
 
-// Parse decodes b (named path in errors).
-func Parse(path string, b []byte) (Config, error) {
+// Parse decodes b, the contents of file, over the defaults, fills in the
+// default node_id and validates the result (rules_file as written).
+func Parse(file string, b []byte) (Config, error) {
 	c := Default()
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err := confload.Decode(file, b, &c); err != nil {
+		return Config{}, err
 	}
 	if c.NodeID == "" {
 		c.NodeID = DefaultNodeID(c.HTTP.Listen)
 	}
-	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if err := confload.InFile(file, c.Validate()); err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }
@@ -261,7 +201,8 @@ func DefaultNodeID(listen string) string {
 	return proto.SubjectToken(h) + "-" + proto.SubjectToken(port)
 }
 
-// Validate checks every field; the error names the field.
+// Validate checks every field and returns one error per bad field
+// (joined), each starting with the field's name.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
@@ -270,36 +211,9 @@ func (c *Config) Validate() error {
 	if err := proto.ValidateNodeID(c.NodeID); err != nil {
 		bad("node_id", "%v", err)
 	}
-	if len(c.NATS.URLs) == 0 {
-		bad("nats.urls", "at least one URL is required")
+	for _, e := range c.NATS.Validate() {
+		bad(e.Field, "%s", e.Msg)
 	}
-	for i, u := range c.NATS.URLs {
-		if strings.TrimSpace(u) == "" {
-			bad(fmt.Sprintf("nats.urls[%d]", i), "empty URL")
-		}
-	}
-	if _, err := proto.NewSubjects(c.NATS.SubjectPrefix); err != nil {
-		bad("nats.subject_prefix", "%v", err)
-	}
-	auth := 0
-	if c.NATS.User != "" || c.NATS.Password != "" {
-		auth++
-		if c.NATS.User == "" {
-			bad("nats.user", "required with nats.password")
-		}
-	}
-	for _, s := range []string{c.NATS.Token, c.NATS.NkeySeedFile, c.NATS.CredsFile} {
-		if s != "" {
-			auth++
-		}
-	}
-	if auth > 1 {
-		bad("nats", "use only one of user/password, token, nkey_seed_file, creds_file")
-	}
-	if c.NATS.ConnectTimeout <= 0 {
-		bad("nats.connect_timeout", "must be > 0")
-	}
-	checkTLS("nats.tls", c.NATS.TLS, bad)
 	if c.HTTP.Listen == "" {
 		bad("http.listen", "required")
 	} else if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
@@ -319,7 +233,9 @@ func (c *Config) Validate() error {
 	if c.Redis.OpTimeout <= 0 {
 		bad("redis.op_timeout", "must be > 0")
 	}
-	checkTLS("redis.tls", c.Redis.TLS, bad)
+	for _, e := range c.Redis.TLS.Validate("redis.tls") {
+		bad(e.Field, "%s", e.Msg)
+	}
 	if c.RulesFile == "" {
 		bad("rules_file", "required")
 	}
@@ -377,29 +293,16 @@ func (c *Config) Validate() error {
 	if c.Membership.Timeout <= 0 {
 		bad("membership.timeout", "must be > 0")
 	} else if c.Membership.Timeout <= c.HeartbeatInterval {
-		bad("membership.timeout", "must be longer than heartbeat_interval (%s), got %s", c.HeartbeatInterval.D(), c.Membership.Timeout.D())
+		bad("membership.timeout", "must be longer than heartbeat_interval (%s), got %s", c.HeartbeatInterval, c.Membership.Timeout)
 	}
 	if c.Membership.RejoinHold < 0 {
 		bad("membership.rejoin_hold", "must be >= 0")
 	}
 	if floor := c.HeartbeatInterval + c.Redis.OpTimeout; c.Ownership.Settle < floor {
-		bad("ownership.settle", "must be at least heartbeat_interval + redis.op_timeout (%s): the previous owner, one heartbeat behind, may still have a write in flight; got %s", floor.D(), c.Ownership.Settle.D())
+		bad("ownership.settle", "must be at least heartbeat_interval + redis.op_timeout (%s): the previous owner, one heartbeat behind, may still have a write in flight; got %s", floor, c.Ownership.Settle)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format", "must be text or json, got %q", c.Log.Format)
+	if err := c.Log.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
-}
-
-func checkTLS(field string, t TLS, bad func(field, format string, a ...any)) {
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		bad(field, "cert_file and key_file go together")
-	}
 }

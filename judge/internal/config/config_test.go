@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,20 +11,27 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 )
 
+// The example file documents every default: loading it gives exactly the
+// defaults, with the default node id and its rules file resolved.
 func TestExampleLoads(t *testing.T) {
 	c, err := Load("../../kestrel-judge.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := Default()
-	if c.HTTP.Listen != ":6081" || c.Window.Size != 11 || c.Window.IdleEvict.D() != 24*time.Hour ||
-		c.Alarm.MinInterval.D() != 300*time.Second || c.Alarm.EventListFormat != "event:p%d" ||
-		c.Alarm.StreamMaxLen != 100000 || c.HeartbeatInterval.D() != time.Second || c.Redis.Addr != d.Redis.Addr ||
+	if c.HTTP.Listen != ":6081" || c.Window.Size != 11 || c.Window.IdleEvict != 24*time.Hour ||
+		c.Alarm.MinInterval != 300*time.Second || c.Alarm.EventListFormat != "event:p%d" ||
+		c.Alarm.StreamMaxLen != 100000 || c.HeartbeatInterval != time.Second || c.Redis.Addr != d.Redis.Addr ||
 		c.Ring != d.Ring || c.Membership != d.Membership || c.Ownership != d.Ownership {
 		t.Fatalf("example differs from defaults: %+v", c)
 	}
 	if err := proto.ValidateNodeID(c.NodeID); err != nil || !strings.HasSuffix(c.NodeID, "-6081") {
 		t.Fatalf("default node id %q: %v", c.NodeID, err)
+	}
+	d.NodeID = DefaultNodeID(d.HTTP.Listen)
+	d.RulesFile = filepath.Join("..", "..", "rules.example.yaml")
+	if !reflect.DeepEqual(c, d) {
+		t.Fatalf("example differs from defaults:\n got %+v\nwant %+v", c, d)
 	}
 }
 
@@ -42,14 +50,20 @@ func TestBadConfigs(t *testing.T) {
 		{"rules_file: r\nnode_id: members\n", "node_id:"},
 		{"rules_file: r\nnode_id: a.b\n", "node_id:"},
 		{"rules_file: r\nwindow: {size: 0}\n", "window.size"},
-		{"rules_file: r\nwindow: {idle_evict: 5}\n", "not a duration"},
+		{"rules_file: r\nwindow: {idle_evict: 5}\n", "line 2: window.idle_evict: cannot unmarshal !!int `5` into time.Duration"},
+		{"rules_file: r\nwindow:\n  idle_evict: 5 m\n", "line 3: window.idle_evict: cannot unmarshal !!str `5 m` into time.Duration"},
 		{"rules_file: r\nalarm: {event_list_format: \"events\"}\n", "alarm.event_list_format"},
 		{"rules_file: r\nalarm: {event_list_len: -1}\n", "alarm.event_list_len"},
 		{"rules_file: r\nredis: {addr: nope}\n", "redis.addr"},
 		{"rules_file: r\nredis: {tls: {cert_file: a}}\n", "redis.tls"},
 		{"rules_file: r\nnats: {urls: []}\n", "nats.urls"},
+		{"rules_file: r\nnats: {urls: [\"htp:/bad url\"]}\n", `nats.urls[0]: "htp:/bad url" is not a NATS URL`},
+		{"rules_file: r\nnats: {urls: [\"nats://a:4222\", \"nats://b:99999\"]}\n", "nats.urls[1]"},
+		{"rules_file: r\nnats: {connect_timeout: 0s}\n", "nats.connect_timeout"},
+		{"rules_file: r\nnats: {tls: {key_file: k}}\n", "nats.tls: cert_file and key_file go together"},
 		{"rules_file: r\nnats: {token: a, user: b}\n", "only one of"},
 		{"rules_file: r\nlog: {level: loud}\n", "log.level"},
+		{"rules_file: r\nlog: {format: xml}\n", "log.format"},
 		{"rules_file: r\nheartbeat_interval: 0s\n", "heartbeat_interval"},
 		{"rules_file: r\nring: {partition_count: 0}\n", "ring.partition_count"},
 		{"rules_file: r\nring: {load: 1}\n", "ring.load"},
@@ -61,8 +75,29 @@ func TestBadConfigs(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := Parse("judge.yaml", []byte(c.yaml))
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "judge.yaml") {
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "judge.yaml: ") {
 			t.Errorf("%q: got %v, want error naming judge.yaml and %q", c.yaml, err, c.want)
+		}
+	}
+}
+
+// Validate reports every bad field at once, each line with the file.
+func TestAllErrorsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "judge.yaml")
+	write(t, p, "rules_file: r\nnats: {urls: [\"htp:/bad url\"]}\nwindow: {size: 0}\nworkers: 0\nlog: {level: loud}\n")
+	_, err := Load(p)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"nats.urls[0]:", "window.size:", "workers:", "log.level:"}
+	if len(lines) != len(want) {
+		t.Fatalf("want %d errors, got %q", len(want), err)
+	}
+	for i, field := range want {
+		if !strings.HasPrefix(lines[i], p+": "+field) {
+			t.Errorf("error %d = %q, want it to start with the file and %s", i, lines[i], field)
 		}
 	}
 }

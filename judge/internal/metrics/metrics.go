@@ -1,4 +1,6 @@
 // Package metrics defines the judge's Prometheus metrics on one registry.
+// The NATS connection's (kestrel_judge_nats_...) are lib/natsconn's,
+// registered on the same registry by the app.
 package metrics
 
 import (
@@ -30,7 +32,6 @@ type Metrics struct {
 	ReloadError     prometheus.Counter
 	Heartbeats      prometheus.Counter
 	HeartbeatErrors prometheus.Counter
-	SlowConsumer    prometheus.Counter // slow consumer events on the NATS connection
 	ReplyErrors     prometheus.Counter // replies to transfers that could not be sent
 	ignored         *prometheus.CounterVec
 
@@ -96,8 +97,6 @@ func New() *Metrics {
 	m.ReloadError = reload.WithLabelValues("error")
 	m.Heartbeats = f("kestrel_judge_heartbeats_sent_total", "Membership heartbeats published.")
 	m.HeartbeatErrors = f("kestrel_judge_heartbeat_errors_total", "Membership heartbeats that could not be published.")
-	m.SlowConsumer = f("kestrel_judge_nats_slow_consumer_events_total",
-		"Slow consumer errors on the NATS connection (a subscription's pending limit was hit and messages were dropped; see kestrel_judge_requests_dropped_total).")
 	m.ReplyErrors = f("kestrel_judge_reply_errors_total",
 		"Replies to transfer requests that could not be sent (the transfer's request times out and it sends the points again).")
 	return m

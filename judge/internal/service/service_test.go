@@ -1,4 +1,4 @@
-package server
+package service
 
 import (
 	"io"
@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
-	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 )
@@ -60,15 +61,21 @@ func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	return 0
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+// connect connects to url as the judge does (natsconn, its metrics on m's
+// registry); closed on cleanup.
+func connect(t *testing.T, url string, m *metrics.Metrics, log *slog.Logger) *nats.Conn {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	cfg := natsconn.Default()
+	cfg.URLs = []string{url}
+	nc, err := natsconn.Connect(t.Context(), cfg, natsconn.Options{Name: "judge-test", Log: log, Metrics: natsconn.NewMetrics(m.Registry, "kestrel_judge")})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
+	if err := natsconn.WaitConnected(t.Context(), nc); err != nil {
+		t.Fatal(err)
+	}
+	return nc
 }
 
 // When the judge falls behind and its request subscription reaches its
@@ -78,16 +85,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // reply, so the transfer's request times out and it sends the points
 // again, which the judge then accepts.
 func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
-	srv := natstest.Start(t)
-	cfg := config.Default().NATS
-	cfg.URLs = []string{srv.ClientURL()}
+	srv := natstest.StartServer(t)
 	m := metrics.New()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := Connect(cfg, "judge-test", m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, srv.ClientURL(), m, log)
 	subj, _ := proto.NewSubjects("kestrel")
 	g := &gated{gate: make(chan struct{})}
 	svc := New(nc, subj, "j1", g, time.Hour, m, log)
@@ -117,8 +118,8 @@ func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 	}
 	// The first request blocks the handler, two wait in the pending queue,
 	// the rest are dropped.
-	waitFor(t, "slow consumer drops", func() bool { return metricValue(t, m, "kestrel_judge_requests_dropped_total") >= sent-3 })
-	waitFor(t, "slow consumer event", func() bool { return metricValue(t, m, "kestrel_judge_nats_slow_consumer_events_total") >= 1 })
+	wait.For(t, "slow consumer drops", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_requests_dropped_total") >= sent-3 })
+	wait.For(t, "slow consumer event", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_nats_slow_consumer_events_total") >= 1 })
 	if d := metricValue(t, m, "kestrel_judge_request_queue_depth"); d < 1 || d > 2 {
 		t.Errorf("request queue depth %v, want 1 or 2 (the pending limit)", d)
 	}

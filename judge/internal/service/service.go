@@ -1,112 +1,25 @@
-// Package server connects the judge to NATS: it serves transfer requests
-// on the judge's own subject and publishes membership heartbeats.
-package server
+// Package service is the judge's NATS service: it serves transfer
+// requests on the judge's own subject (handing them to the engine and
+// replying) and publishes its membership heartbeats and leave.
+package service
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
+	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 )
 
-// Connect opens a NATS connection that keeps retrying (the judge starts
-// when NATS is not up yet) and logs connection changes. Slow consumer
-// errors (a subscription dropped messages) are counted in m and logged at
-// most once per 10 s.
-func Connect(c config.NATS, name string, m *metrics.Metrics, log *slog.Logger) (*nats.Conn, error) {
-	errLog := newLogLimiter(asyncErrorLogEvery)
-	opts := []nats.Option{
-		nats.Name(name),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.Timeout(c.ConnectTimeout.D()),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-		nats.ClosedHandler(func(*nats.Conn) { log.Info("nats connection closed") }),
-		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
-			subj := ""
-			var dropped int
-			if sub != nil {
-				subj = sub.Subject
-				dropped, _ = sub.Dropped()
-			}
-			if errors.Is(err, nats.ErrSlowConsumer) {
-				m.SlowConsumer.Inc()
-			}
-			if ok, suppressed := errLog.allow(); ok {
-				log.Warn("nats error", "subject", subj, "err", err, "dropped_total", dropped, "suppressed", suppressed)
-			}
-		}),
-	}
-	switch {
-	case c.User != "":
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	case c.Token != "":
-		opts = append(opts, nats.Token(c.Token))
-	case c.NkeySeedFile != "":
-		o, err := nats.NkeyOptionFromSeed(c.NkeySeedFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot load nats.nkey_seed_file: %w", err)
-		}
-		opts = append(opts, o)
-	case c.CredsFile != "":
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
-	}
-	tc, err := c.TLS.Config()
-	if err != nil {
-		return nil, fmt.Errorf("nats.tls: %w", err)
-	}
-	if tc != nil {
-		opts = append(opts, nats.Secure(tc))
-	}
-	nc, err := nats.Connect(strings.Join(c.URLs, ","), opts...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot connect to nats %v: %w", c.URLs, err)
-	}
-	return nc, nil
-}
-
-// asyncErrorLogEvery limits the logging of NATS asynchronous errors;
-// replyErrorLogEvery the logging of replies that could not be sent.
-const (
-	asyncErrorLogEvery = 10 * time.Second
-	replyErrorLogEvery = 10 * time.Second
-)
-
-// logLimiter lets one log line through per interval and counts the ones
-// it held back.
-type logLimiter struct {
-	every      int64        // ns
-	last       atomic.Int64 // unix ns of the last line let through
-	suppressed atomic.Int64
-}
-
-func newLogLimiter(every time.Duration) *logLimiter {
-	l := &logLimiter{every: int64(every)}
-	l.last.Store(time.Now().UnixNano() - l.every) // the first line passes
-	return l
-}
-
-// allow reports whether to log now and, if so, how many lines were
-// suppressed since the last one logged.
-func (l *logLimiter) allow() (bool, int64) {
-	now := time.Now().UnixNano()
-	if last := l.last.Load(); now-last < l.every || !l.last.CompareAndSwap(last, now) {
-		l.suppressed.Add(1)
-		return false, 0
-	}
-	return true, l.suppressed.Swap(0)
-}
+// replyErrorLogEvery limits the logging of replies that could not be sent.
+const replyErrorLogEvery = 10 * time.Second
 
 // Pending limits of the request subscription. The engine applies
 // backpressure itself (Submit blocks while the worker queues are full), so
@@ -141,7 +54,7 @@ type Service struct {
 	hbDone      chan struct{}
 	paused      bool // under mu: out of the ring until Rejoin (Pause)
 	left        bool // under mu: Leave was called; never beats again
-	replyLog    *logLimiter
+	replyLog    *ratelog.Limiter
 
 	// Pending limits of the request subscription (set before Start).
 	PendingMsgs, PendingBytes int
@@ -150,7 +63,7 @@ type Service struct {
 // New returns a service; Start subscribes and starts the heartbeats.
 func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
 	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano(),
-		replyLog: newLogLimiter(replyErrorLogEvery), PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
+		replyLog: ratelog.New(replyErrorLogEvery), PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
 }
 
 // Subject returns the request subject.
@@ -235,7 +148,7 @@ func (s *Service) handle(msg *nats.Msg) {
 			// The transfer's request times out and it sends the points
 			// again; the alarm writes are idempotent (CAS).
 			s.m.ReplyErrors.Inc()
-			if ok, suppressed := s.replyLog.allow(); ok {
+			if suppressed, ok := s.replyLog.Allow("reply"); ok {
 				s.log.Warn("cannot reply to transfer", "err", rerr, "suppressed", suppressed)
 			}
 		}

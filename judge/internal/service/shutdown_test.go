@@ -1,17 +1,16 @@
-package server
+package service
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
-	"github.com/kestrel-mon/kestrel/judge/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 )
@@ -34,15 +33,9 @@ func (h *holding) Submit(_ []byte, done func(error)) {
 
 func newService(t *testing.T, eng Submitter, interval time.Duration, log *slog.Logger) (*Service, *metrics.Metrics, *nats.Conn, string) {
 	t.Helper()
-	srv := natstest.Start(t)
-	cfg := config.Default().NATS
-	cfg.URLs = []string{srv.ClientURL()}
+	srv := natstest.StartServer(t)
 	m := metrics.New()
-	nc, err := Connect(cfg, "judge-test", m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := connect(t, srv.ClientURL(), m, log)
 	subj, _ := proto.NewSubjects("kestrel")
 	return New(nc, subj, "j1", eng, interval, m, log), m, nc, srv.ClientURL()
 }
@@ -129,7 +122,7 @@ func TestNoHeartbeatAfterRequestsStop(t *testing.T) {
 		collect()
 	}
 
-	waitFor(t, "a beat", func() bool { collect(); return seen(proto.MemberBeat) })
+	wait.For(t, "a beat", 10*time.Second, func() bool { collect(); return seen(proto.MemberBeat) })
 	// One request held in the judge while it shuts down.
 	if err := obs.PublishRequest(svc.Subject(), "probe.held", proto.EncodeBatch([]proto.Point{{Endpoint: "h", Metric: "m", Value: 1, Timestamp: 1, Step: 60}})); err != nil {
 		t.Fatal(err)
@@ -141,7 +134,7 @@ func TestNoHeartbeatAfterRequestsStop(t *testing.T) {
 	}
 	drained := make(chan error, 1)
 	go func() { drained <- svc.Drain(t.Context()) }()
-	waitFor(t, "no responders", func() bool { probe(); return seen("noresp") })
+	wait.For(t, "no responders", 10*time.Second, func() bool { probe(); return seen("noresp") })
 	// Keep the judge draining for many heartbeat intervals while watching.
 	for end := time.Now().Add(40 * interval); time.Now().Before(end); {
 		probe()
@@ -162,7 +155,7 @@ func TestNoHeartbeatAfterRequestsStop(t *testing.T) {
 	if err := obs.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the held request answered", func() bool { collect(); return seen("reply:probe.held") })
+	wait.For(t, "the held request answered", 10*time.Second, func() bool { collect(); return seen("reply:probe.held") })
 
 	leave, noresp := -1, -1
 	for i, e := range log {
@@ -185,24 +178,6 @@ func TestNoHeartbeatAfterRequestsStop(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // deferred is a Submitter that answers later, like the engine's workers.
 type deferred struct{ dones chan func(error) }
 
@@ -212,7 +187,7 @@ func (d *deferred) Submit(_ []byte, done func(error)) { d.dones <- done }
 // once per interval.
 func TestReplyErrorsCountedAndLogRateLimited(t *testing.T) {
 	const sent = 5
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	d := &deferred{dones: make(chan func(error), sent)}
 	svc, m, nc, url := newService(t, d, time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := svc.Start(); err != nil {
