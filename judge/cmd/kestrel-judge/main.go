@@ -32,46 +32,27 @@ func main() { os.Exit(runJudge(os.Args[1:], os.Stdout, os.Stderr)) }
 func runJudge(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "judge.yaml", "config file")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	level := fs.String("log.level", "", "override log.level (debug|info|warn|error)")
-	if err := fs.Parse(args); err != nil {
-		return run.ExitUsage
+	fl, code, done := run.ParseFlags(fs, args, "judge.yaml", version, stdout)
+	if done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", binary, fs.Args())
-		return run.ExitUsage
-	}
-	if *showVersion {
-		fmt.Fprintf(stdout, "%s %s\n", binary, version)
-		return run.ExitOK
-	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(fl.ConfigPath)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+":", err)
 		return run.ExitUsage
 	}
-	if *level != "" {
-		cfg.Log.Level = *level
-	}
-	log, err := logging.New(cfg.Log, stderr)
+	log, err := logging.New(cfg.Log.WithLevel(fl.LogLevel), stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+": -log.level:", err)
 		return run.ExitUsage
 	}
-	log.Info("starting", "version", version, "config", *cfgPath)
-	a, err := app.New(cfg, log)
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return run.ExitFailure
-	}
-	ctx, stop := run.SignalContext(context.Background())
-	defer stop()
-	run.OnHangup(ctx, func() { _ = a.Reload() }) // logged and counted; a bad file keeps the old rules
-	if err := a.Run(ctx); err != nil {
-		log.Error("judge failed", "err", err)
-		return run.ExitFailure
-	}
-	log.Info("stopped")
-	return run.ExitOK
+	log.Info("starting", "version", version, "config", fl.ConfigPath)
+	return run.Serve(log, "judge", func(ctx context.Context) (run.Runner, error) {
+		a, err := app.New(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		run.OnHangup(ctx, func() { _ = a.Reload() }) // logged and counted; a bad file keeps the old rules
+		return a, nil
+	})
 }

@@ -2,19 +2,15 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
@@ -114,35 +110,6 @@ func judge(t *testing.T, yaml string) *proctest.Proc {
 	return proctest.Start(t, bin, "-c", judgeConfig(t, yaml))
 }
 
-// stopped sends SIGTERM and wants exit code 0 within d.
-func stopped(t *testing.T, p *proctest.Proc, d time.Duration) {
-	t.Helper()
-	if err := p.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	exited, err := p.Wait(d)
-	if !exited {
-		t.Fatalf("still running %v after SIGTERM", d)
-	}
-	if err != nil {
-		t.Fatalf("exit: %v", err)
-	}
-	t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-}
-
-// logLines returns the JSON log lines of p whose msg starts with prefix.
-func logLines(p *proctest.Proc, prefix string) []map[string]any {
-	var out []map[string]any
-	for l := range strings.Lines(p.Output.String()) {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(fmt.Sprint(m["msg"]), prefix) {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 // logged waits until p logged a line whose msg starts with prefix and
 // returns when.
 func logged(t *testing.T, p *proctest.Proc, prefix string) time.Time {
@@ -153,62 +120,35 @@ func logged(t *testing.T, p *proctest.Proc, prefix string) time.Time {
 			t.Fatalf("exited before logging %q", prefix)
 		default:
 		}
-		return len(logLines(p, prefix)) > 0
+		return len(p.LogLines(prefix)) > 0
 	})
-	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(logLines(p, prefix)[0]["time"]))
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(p.LogLines(prefix)[0]["time"]))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return at
 }
 
-// unreachable returns a NATS URL nobody listens on.
-func unreachable(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "nats://" + ln.Addr().String()
-}
-
 // NATS not there: the judge says so within a second of starting, keeps
 // trying, and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	url := unreachable(t)
+	url, _ := natsconntest.Unreachable(t)
 	p := judge(t, "nats: {urls: [\""+url+"\"]}\n")
 	said := logged(t, p, "cannot reach NATS at "+url)
 	if d := said.Sub(logged(t, p, "starting")); d > time.Second {
 		t.Errorf("cannot reach NATS logged %v after starting", d)
 	}
-	stopped(t, p, 2*time.Second)
+	p.Stop(t, 2*time.Second)
 }
 
 // SIGTERM while the judge is still connecting to a server that accepted
 // the connection but never answers (connect_timeout is a minute).
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var accepted atomic.Int32
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			defer c.Close()
-			go func() { _, _ = io.Copy(io.Discard, c) }()
-		}
-	}()
-	p := judge(t, "nats: {urls: [\"nats://"+ln.Addr().String()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return accepted.Load() > 0 })
-	stopped(t, p, 2*time.Second)
-	if len(logLines(p, "stopped before connecting to NATS")) != 1 {
+	silent := natsconntest.StartSilent(t, 0)
+	p := judge(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
+	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
+	p.Stop(t, 2*time.Second)
+	if len(p.LogLines("stopped before starting")) != 1 {
 		t.Error("the stop while connecting is not logged")
 	}
 }
@@ -222,8 +162,8 @@ func TestCleanStop(t *testing.T) {
 	rs := redistest.Start(t)
 	p := judge(t, fmt.Sprintf("nats: {urls: [%q]}\nredis: {addr: %q}\n", ns.ClientURL(), rs.Addr))
 	logged(t, p, "judge started")
-	stopped(t, p, 20*time.Second)
-	for _, l := range logLines(p, "") {
+	p.Stop(t, 20*time.Second)
+	for _, l := range p.LogLines("") {
 		// lib/membership logs every leave at WARN, also the judge's own.
 		ownLeave := l["msg"] == "judge left the ring" && l["reason"] == "leave"
 		if l["level"] != "INFO" && !ownLeave {
@@ -231,13 +171,13 @@ func TestCleanStop(t *testing.T) {
 		}
 	}
 	var steps []string
-	for _, l := range logLines(p, "shutdown step done") {
+	for _, l := range p.LogLines("shutdown step done") {
 		steps = append(steps, fmt.Sprint(l["step"]))
 	}
 	if got, want := strings.Join(steps, ", "), "leave, drain requests, finish in-flight, stop http, close redis, close nats"; got != want {
 		t.Errorf("shutdown steps %s, want %s", got, want)
 	}
-	if len(logLines(p, "nats disconnected")) != 1 {
+	if len(p.LogLines("nats disconnected")) != 1 {
 		t.Error("the disconnect is not logged once")
 	}
 }
@@ -287,7 +227,7 @@ func TestBinaryRulesFileRelativeToConfig(t *testing.T) {
 		}
 		return strings.Contains(p.Output.String(), "judge started")
 	})
-	stopped(t, p, 20*time.Second)
+	p.Stop(t, 20*time.Second)
 	if !strings.Contains(p.Output.String(), "rules=1") {
 		t.Fatalf("judge did not load the rule:\n%s", p.Output.String())
 	}

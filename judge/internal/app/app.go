@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
@@ -37,22 +36,25 @@ type App struct {
 	Engine  *engine.Engine
 	rdb     *redis.Client
 	store   *alarm.Store
-	nc      atomic.Pointer[nats.Conn] // set by Run once connecting
-	svc     *service.Service          // set by Run once connecting
+	nc      *nats.Conn
+	svc     *service.Service
 	ln      net.Listener
 	httpSrv *http.Server
 	cl      *cluster
 	subj    proto.Subjects
 
-	stopMembers func() // set by Run once the members are followed
+	stopConnecting context.CancelFunc
+	stopMembers    func() // set by Run once the members are followed
 }
 
-// New builds every part but the NATS connection, which Run opens (under
-// its context, so a stop while NATS is unreachable is not held up), and
-// listens on http.listen. Redis is connected to lazily.
-func New(cfg config.Config, log *slog.Logger) (*App, error) {
+// New builds every part: it connects to NATS (the judge starts while NATS
+// is down and keeps trying), builds the service on the connection and
+// listens on http.listen; Redis is connected to lazily. ctx bounds
+// connecting: New returns ctx's error when ctx is done (SIGTERM) before
+// NATS answered, and NATS is not dialled again once it is done. Run
+// starts the work.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
 	a := &App{cfg: cfg, log: log, M: metrics.New()}
-	a.natsM = natsconn.NewMetrics(a.M.Registry, "kestrel_judge")
 	rh, err := rules.NewHolder(cfg.RulesFile, cfg.Window.Size)
 	if err != nil {
 		return nil, err
@@ -85,8 +87,15 @@ func New(cfg config.Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.Engine.SetOwner(a.cl.tracker)
+	if err := a.connect(ctx); err != nil {
+		_ = a.rdb.Close()
+		return nil, err
+	}
+	a.svc = service.New(a.nc, a.subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval, a.M, log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
+		a.stopConnecting()
+		a.nc.Close()
 		_ = a.rdb.Close()
 		return nil, fmt.Errorf("cannot listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
@@ -127,26 +136,23 @@ func (a *App) Reload() error {
 
 // checkNATS is the /health check of the NATS connection.
 func (a *App) checkNATS(context.Context) error {
-	nc := a.nc.Load()
-	if nc == nil {
-		return errors.New("nats is not connected yet")
-	}
-	if st := nc.Status(); st != nats.CONNECTED {
+	if st := a.nc.Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats is %s", st)
 	}
 	return nil
 }
 
-// connect opens the NATS connection (it reconnects for ever; ctx bounds
-// connecting) and builds the service on it. While disconnected the others
-// may take this judge out of the ring and judge its series: it owns
-// nothing until connected again, then gains every partition anew (settle,
-// windows dropped, states re-read).
+// connect opens the NATS connection, which reconnects for ever; connecting
+// stops when ctx is done or the shutdown starts (stopConnecting). While
+// disconnected the others may take this judge out of the ring and judge
+// its series: it owns nothing until connected again, then gains every
+// partition anew (settle, windows dropped, states re-read).
 func (a *App) connect(ctx context.Context) error {
+	ctx, a.stopConnecting = context.WithCancel(ctx)
 	nc, err := natsconn.Connect(ctx, a.cfg.NATS, natsconn.Options{
 		Name:    "kestrel-judge " + a.cfg.NodeID,
 		Log:     a.log,
-		Metrics: a.natsM,
+		Metrics: natsconn.NewMetrics(a.M.Registry, "kestrel_judge"),
 		OnDisconnect: func(*nats.Conn, error) {
 			a.cl.suspend(owner.Disconnected, "nats disconnected")
 		},
@@ -155,60 +161,43 @@ func (a *App) connect(ctx context.Context) error {
 		},
 	})
 	if err != nil {
+		a.stopConnecting()
 		return err
 	}
 	if !nc.IsConnected() {
 		a.log.Info("nats not connected yet, will keep trying")
 	}
-	a.nc.Store(nc)
-	a.svc = service.New(nc, a.subj, a.cfg.NodeID, a.Engine, a.cfg.HeartbeatInterval, a.M, a.log)
+	a.nc = nc
 	return nil
 }
 
-// Run connects to NATS and serves until ctx ends (or the HTTP server
-// fails), then shuts down in order: leave, drain requests, finish
-// in-flight work, stop HTTP, close Redis, close NATS. Stopped while still
-// connecting, it shuts down at once and returns nil.
+// Run serves until ctx ends (or the HTTP server fails), then shuts down in
+// order: leave, drain requests, finish in-flight work, stop HTTP, close
+// Redis, close NATS, each step logged with how long it took.
 func (a *App) Run(ctx context.Context) error {
 	ectx, ecancel := context.WithCancel(context.Background())
 	defer ecancel()
 	a.Engine.Start(ectx)
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- a.httpSrv.Serve(a.ln) }()
-	// NATS is dialled until ctx ends or the shutdown starts.
-	connCtx, stopConnecting := context.WithCancel(ctx)
-	defer stopConnecting()
-	if err := a.connect(connCtx); err != nil {
-		a.shutdown(ecancel)
-		if ctx.Err() != nil {
-			a.log.Info("stopped before connecting to NATS", "err", err)
-			return nil
-		}
-		return err
-	}
-	nc := a.nc.Load()
 	// The ring parameters must match the bucket's before this judge
 	// follows the members and serves.
-	if err := a.cl.ensureParams(ctx, nc, a.subj.RingBucket()); err != nil {
-		stopConnecting()
+	if err := a.cl.ensureParams(ctx, a.nc, a.subj.RingBucket()); err != nil {
 		a.shutdown(ecancel)
 		return nil
 	}
-	// The members are followed until NATS is closed, the last step: a
-	// judge that heard its own leave owns nothing while it drains.
 	mctx, mcancel := context.WithCancel(context.Background())
 	memDone := make(chan struct{})
 	a.stopMembers = func() { mcancel(); <-memDone }
 	defer a.stopMembers() // idempotent
 	go func() {
 		defer close(memDone)
-		if err := a.cl.mem.Run(mctx, nc, a.subj.Members()); err != nil {
+		if err := a.cl.mem.Run(mctx, a.nc, a.subj.Members()); err != nil {
 			a.log.Error("membership stopped", "err", err)
 		}
 	}()
 	go a.cl.follow(mctx)
 	if err := a.svc.Start(); err != nil {
-		stopConnecting()
 		a.shutdown(ecancel)
 		return err
 	}
@@ -221,8 +210,6 @@ func (a *App) Run(ctx context.Context) error {
 			runErr = fmt.Errorf("http server: %w", err)
 		}
 	}
-	// NATS is not dialled again from here on.
-	stopConnecting()
 	a.shutdown(ecancel)
 	return runErr
 }
@@ -231,18 +218,17 @@ func (a *App) Run(ctx context.Context) error {
 // step with how long it took; a failed step is logged (Warn) and the next
 // one runs.
 func (a *App) shutdown(ecancel context.CancelFunc) {
+	// NATS is not dialled again from here on: a stop while NATS is
+	// unreachable does not wait for it.
+	a.stopConnecting()
 	sd := run.NewShutdown(a.log, a.cfg.ShutdownTimeout)
-	leave, drain := noStep, noStep // not connected: nothing to leave
-	if a.svc != nil {
-		leave, drain = a.svc.Leave, a.svc.Drain
-	}
 	// Leave first: the transfers drop this node from their ring at once
 	// and re-route their unacked points, and no heartbeat follows that
 	// could re-admit it while the subscription drains. Requests already
 	// sent are still answered (or time out and are sent again to the new
 	// owner; the alarm writes are CAS, so nothing is written twice).
-	sd.Step("leave", leave)
-	sd.Step("drain requests", drain)
+	sd.Step("leave", a.svc.Leave)
+	sd.Step("drain requests", a.svc.Drain)
 	sd.Step("finish in-flight", func(ctx context.Context) error {
 		done := make(chan struct{})
 		go func() { a.Engine.Stop(); close(done) }()
@@ -261,20 +247,14 @@ func (a *App) shutdown(ecancel context.CancelFunc) {
 	sd.Step("close nats", a.closeNATS)
 }
 
-func noStep(context.Context) error { return nil }
-
 // closeNATS stops following the members, then drains the connection
 // (what is buffered is sent) and waits until it is closed; one that is not
 // connected is closed at once.
 func (a *App) closeNATS(ctx context.Context) error {
-	nc := a.nc.Load()
-	if nc == nil {
-		return nil
-	}
 	if a.stopMembers != nil {
 		a.stopMembers() // or the membership takes the close for a lost connection
 	}
-	err := natsconn.Drain(ctx, nc)
+	err := natsconn.Drain(ctx, a.nc)
 	if errors.Is(err, nats.ErrConnectionReconnecting) {
 		a.log.Info("nats not connected, closed without draining")
 		return nil

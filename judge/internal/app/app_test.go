@@ -79,7 +79,7 @@ func TestJudgeOverNATS(t *testing.T) {
 	defer msub.Unsubscribe()
 	_ = nc.Flush()
 
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

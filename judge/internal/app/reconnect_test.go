@@ -34,7 +34,7 @@ func TestLostConnectionOwnsNothingUntilWarmedUp(t *testing.T) {
 	cfg.RulesFile = rulesPath
 	cfg.HeartbeatInterval = 50 * time.Millisecond
 	cfg.Membership.Timeout = time.Second
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestLostConnectionOwnsNothingUntilWarmedUp(t *testing.T) {
 	}
 
 	// The server drops the judge's connection; the judge reconnects.
-	id, err := a.nc.Load().GetClientID()
+	id, err := a.nc.GetClientID()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	cfg.Redis.Addr = rs.Addr
 	cfg.RulesFile = rulesPath
 	cfg.HeartbeatInterval = 50 * time.Millisecond
-	a, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
