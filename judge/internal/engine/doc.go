@@ -17,13 +17,19 @@
 // partition is in another ownership period than the one it was filled
 // under has its window dropped and its states marked unloaded (the judge
 // did not own it throughout); the alarm states not loaded are read in one
-// pipelined Redis round trip. Then, for each point (series.go), the worker
-// stages it in the window (a ring push, or an insertion in time order for
-// a late point), evaluates the rules of its metric (as of the point, and
-// for a late point again as of every newer point), writes every resulting
-// alarm transition to Redis (compare-and-set, see package alarm) and only
-// then keeps the staged point. When a Redis write fails the window change
-// is undone, the rest of the part is not processed, and the request is
-// answered with an error: the transfer sends the batch again and the point
-// is judged again.
+// pipelined Redis round trip. Then, for each point (shard.go), the worker
+// stages it in the window (a push, or an insertion in time order for a
+// late point), evaluates the rules of its metric (as of the point, and for
+// a late point again as of every newer point), runs each rule's alarm
+// state machine and writes every resulting transition to Redis
+// (transition.go; compare-and-set, see package alarm), and only then keeps
+// the staged point. When a Redis write fails the window change is undone
+// and the point is reported unjudged in the reply (failure.go: after a
+// transient failure the rest of the part too, after a permanent one that
+// point alone); the transfer sends it again.
+//
+// Files: engine.go (Engine, Submit, requests), own.go (ownership, prepare,
+// state loads), shard.go (a worker's series and points), transition.go
+// (the state machine's writes), failure.go (how unjudged points are
+// reported).
 package engine

@@ -19,9 +19,6 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 )
 
-// maxCASAttempts bounds the decide/write loop of one alarm.
-const maxCASAttempts = 8
-
 // Config configures an Engine.
 type Config struct {
 	WindowSize  int           // points a function may use (capacity is one more, for rates)
@@ -260,7 +257,7 @@ func (e *Engine) History(key string) ([]window.Point, bool) {
 	if !ok {
 		return nil, false
 	}
-	return se.ring.AppendTo(make([]window.Point, 0, se.ring.Len())), true
+	return se.win.AppendTo(make([]window.Point, 0, se.win.Len())), true
 }
 
 // SeriesCount returns the number of series held.

@@ -138,12 +138,12 @@ func (s *shard) lookup(p *proto.Point, h uint64, tab *owner.Table, now int64) *s
 	switch {
 	case se == nil:
 		se = &series{key: string(s.keyBuf), typ: p.Type, hash: h, gen: gen}
-		se.ring.Init(make([]window.Point, e.cfg.WindowSize+1))
+		se.win.Init(make([]window.Point, e.cfg.WindowSize+1))
 		s.series[se.key] = se
 		e.series.Add(1)
 		e.m.Series.Inc()
 	case se.gen != gen:
-		se.ring.Init(make([]window.Point, e.cfg.WindowSize+1))
+		se.win.Init(make([]window.Point, e.cfg.WindowSize+1))
 		for i := range se.slots {
 			se.slots[i].loaded = false
 		}

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestRingPushEvictsOldest(t *testing.T) {
+func TestBufferPushEvictsOldest(t *testing.T) {
 	r := New(3)
 	for i := int64(1); i <= 5; i++ {
 		if !r.Accepts(i * 60) {
@@ -24,7 +24,7 @@ func TestRingPushEvictsOldest(t *testing.T) {
 	}
 }
 
-func TestRingRollback(t *testing.T) {
+func TestBufferRollback(t *testing.T) {
 	for _, pushes := range []int{0, 1, 2, 3, 7} {
 		r := New(3)
 		for i := 1; i <= pushes; i++ {
@@ -36,7 +36,7 @@ func TestRingRollback(t *testing.T) {
 		if got := r.AppendTo(nil); !reflect.DeepEqual(got, before) {
 			t.Fatalf("after %d pushes: rollback gave %v want %v", pushes, got, before)
 		}
-		// The ring keeps working after a rollback.
+		// The buffer keeps working after a rollback.
 		r.Push(Point{TS: 200, Value: 1})
 		if p, _ := r.Newest(); p.TS != 200 {
 			t.Fatalf("newest %v", p)
@@ -44,7 +44,7 @@ func TestRingRollback(t *testing.T) {
 	}
 }
 
-func TestRingRates(t *testing.T) {
+func TestBufferRates(t *testing.T) {
 	r := New(4)
 	r.Push(Point{TS: 60, Value: 100})
 	r.Push(Point{TS: 120, Value: 160})
@@ -56,14 +56,14 @@ func TestRingRates(t *testing.T) {
 		t.Fatalf("rates n=%d vals=%v ts=%v", n, vals, ts)
 	}
 	if n := New(2).Rates(0, true, vals, ts); n != 0 {
-		t.Fatalf("empty ring rates = %d", n)
+		t.Fatalf("empty buffer rates = %d", n)
 	}
 }
 
 // Rates of a COUNTER skip an interval that goes down (the counter was
 // reset); a DERIVE keeps the negative rate. from evaluates the window as of
 // an older point. ts is the older raw point of each rate.
-func TestRingRatesResets(t *testing.T) {
+func TestBufferRatesResets(t *testing.T) {
 	type rate struct {
 		v  float64
 		ts int64
@@ -111,7 +111,7 @@ func TestRingRatesResets(t *testing.T) {
 	}
 }
 
-func TestRingValuesFrom(t *testing.T) {
+func TestBufferValuesFrom(t *testing.T) {
 	r := New(4)
 	for i := int64(1); i <= 6; i++ {
 		r.Push(Point{TS: i * 60, Value: float64(i)})
@@ -131,9 +131,9 @@ func TestRingValuesFrom(t *testing.T) {
 	}
 }
 
-// Locate and Insert keep the ring in time order, like a sorted list of the
+// Locate and Insert keep the buffer in time order, like a sorted list of the
 // newest Cap() points, for every position, full or not, at every rotation.
-func TestRingLocateInsert(t *testing.T) {
+func TestBufferLocateInsert(t *testing.T) {
 	const capacity = 4
 	for filled := 0; filled <= 7; filled++ {
 		for ts := int64(5); ts <= int64(filled+1)*10+5; ts += 5 {
@@ -149,7 +149,7 @@ func TestRingLocateInsert(t *testing.T) {
 			}
 			p := Point{TS: ts, Value: -1}
 			place, k := r.Locate(ts)
-			// What the ring must hold afterwards: ref with p, sorted,
+			// What the buffer must hold afterwards: ref with p, sorted,
 			// the newest Cap() of them, newest first.
 			var want []Point
 			dup, older := false, len(ref) == capacity && ts < ref[0].TS
@@ -190,7 +190,7 @@ func TestRingLocateInsert(t *testing.T) {
 			if got := r.AppendTo(nil); !reflect.DeepEqual(got, before) {
 				t.Fatalf("filled %d ts %d: restore gave %v want %v", filled, ts, got, before)
 			}
-			// The ring keeps working after a restore.
+			// The buffer keeps working after a restore.
 			r.Push(Point{TS: 1000, Value: 1})
 			if q, _ := r.Newest(); q.TS != 1000 || r.Len() != min(len(before)+1, capacity) {
 				t.Fatalf("after restore: newest %v len %d", q, r.Len())
@@ -199,7 +199,7 @@ func TestRingLocateInsert(t *testing.T) {
 	}
 }
 
-func TestRingResets(t *testing.T) {
+func TestBufferResets(t *testing.T) {
 	f := func(vals []float64, i, want int) {
 		t.Helper()
 		r := New(8)

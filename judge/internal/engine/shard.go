@@ -2,12 +2,9 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"sync"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/window"
 	"github.com/kestrel-mon/kestrel/proto"
@@ -16,7 +13,7 @@ import (
 // series is one series' window and its cached alarm states.
 type series struct {
 	key      string
-	ring     window.Ring
+	win      window.Buffer // the series' window
 	typ      proto.CounterType
 	lastSeen int64 // wall clock, unix ns
 	slots    []slot
@@ -25,15 +22,8 @@ type series struct {
 	rules    *rules.Set // rules whose states were prepared (nil: prepare again)
 }
 
-// slot caches the alarm state of one rule on one series.
-type slot struct {
-	kind   rules.RuleKind
-	ruleID int
-	id     string // event id
-	loaded bool
-	st     alarm.State
-}
-
+// shard is one worker's series: only its worker (or Process, under mu)
+// touches them.
 type shard struct {
 	e      *Engine
 	mu     sync.Mutex
@@ -93,7 +83,7 @@ func (s *shard) processPart(pt *part) {
 // processPoint judges p and commits it to its series' window only when
 // every alarm write succeeded. s.mu is held.
 //
-// A point newer than the window is staged with a ring push (undone by
+// A point newer than the window is staged with a push (undone by
 // Rollback on error) and the rules run as of it. A late point (older than
 // the newest) goes to processLate. A point whose timestamp the window holds
 // (the first one is kept), or older than a full window, is counted and not
@@ -104,8 +94,8 @@ func (s *shard) processPart(pt *part) {
 func (s *shard) processPoint(ctx context.Context, se *series, p *proto.Point, rs *rules.Set) error {
 	e := s.e
 	pt := window.Point{TS: p.Timestamp, Value: p.Value}
-	if !se.ring.Accepts(p.Timestamp) { // not the newest: the uncommon path
-		switch place, k := se.ring.Locate(p.Timestamp); place {
+	if !se.win.Accepts(p.Timestamp) { // not the newest: the uncommon path
+		switch place, k := se.win.Locate(p.Timestamp); place {
 		case window.Duplicate:
 			e.m.IgnoredDuplicate.Inc()
 			return nil
@@ -116,13 +106,13 @@ func (s *shard) processPoint(ctx context.Context, se *series, p *proto.Point, rs
 			return s.processLate(ctx, se, p, pt, k, rs)
 		}
 	}
-	undo := se.ring.Push(pt)
+	undo := se.win.Push(pt)
 	oldType := se.typ
 	se.typ = p.Type
 	if rl := rs.ForMetric(p.Metric); len(rl) > 0 {
 		matched, err := s.evaluate(ctx, se, p, rl, 0)
 		if err != nil {
-			se.ring.Rollback(undo)
+			se.win.Rollback(undo)
 			se.typ = oldType
 			return err
 		}
@@ -145,16 +135,16 @@ func (s *shard) processPoint(ctx context.Context, se *series, p *proto.Point, rs
 // point.
 func (s *shard) processLate(ctx context.Context, se *series, p *proto.Point, pt window.Point, k int, rs *rules.Set) error {
 	e := s.e
-	if cap(s.snap) < se.ring.Cap() {
-		s.snap = make([]window.Point, 0, se.ring.Cap())
+	if cap(s.snap) < se.win.Cap() {
+		s.snap = make([]window.Point, 0, se.win.Cap())
 	}
-	s.snap = se.ring.Snapshot(s.snap)
-	se.ring.Insert(k, pt)
+	s.snap = se.win.Snapshot(s.snap)
+	se.win.Insert(k, pt)
 	if rl := rs.ForMetric(p.Metric); len(rl) > 0 {
 		for at := k; at >= 0; at-- {
 			matched, err := s.evaluate(ctx, se, p, rl, at)
 			if err != nil {
-				se.ring.Restore(s.snap)
+				se.win.Restore(s.snap)
 				return err
 			}
 			if !matched {
@@ -175,7 +165,7 @@ func (s *shard) processLate(ctx context.Context, se *series, p *proto.Point, pt 
 // countResets counts the resets (decreases) of a COUNTER that the point
 // just committed at position i of se's window brought in, once per point.
 func (s *shard) countResets(se *series, i int) {
-	if n := se.ring.Resets(i); n > 0 {
+	if n := se.win.Resets(i); n > 0 {
 		s.e.m.CounterResets.Add(float64(n))
 	}
 }
@@ -194,11 +184,11 @@ func (s *shard) evaluate(ctx context.Context, se *series, p *proto.Point, rl []*
 			continue
 		}
 		if n < 0 {
-			pointTS = se.ring.At(at).TS
+			pointTS = se.win.At(at).TS
 			if se.typ.IsRate() {
-				n = se.ring.Rates(at, se.typ == proto.Counter, s.vals, s.ts)
+				n = se.win.Rates(at, se.typ == proto.Counter, s.vals, s.ts)
 			} else {
-				n = se.ring.Values(at, s.vals, s.ts)
+				n = se.win.Values(at, s.vals, s.ts)
 			}
 		}
 		e.m.RuleEvals.Inc()
@@ -208,110 +198,9 @@ func (s *shard) evaluate(ctx context.Context, se *series, p *proto.Point, rl []*
 		}
 		// s.ts holds the oldest raw point each value used: the point
 		// itself, or for a rate the older point of its pair.
-		if err := s.judge(ctx, se, p, r, res, pointTS, s.ts[res.Used-1]); err != nil {
+		if err := s.transition(ctx, se, p, r, res, pointTS, s.ts[res.Used-1]); err != nil {
 			return true, err
 		}
 	}
 	return n >= 0, nil
-}
-
-// judge runs the state machine of one rule on one series, evaluated as of
-// the point at pointTS, and writes the transition, re-deciding when another
-// writer changed the state. An evaluation as of a point older than the
-// state's eventTime is skipped: that state was decided from a newer point
-// (a flap of late points before it is folded into it).
-func (s *shard) judge(ctx context.Context, se *series, p *proto.Point, r *rules.Rule, res rules.Result, pointTS, oldest int64) error {
-	e := s.e
-	sl, err := s.slot(ctx, se, r)
-	if err != nil {
-		return err
-	}
-	in := alarm.Input{Triggered: res.Triggered, MaxStep: r.MaxStep, OldestTS: oldest, PointTS: pointTS, MinInterval: e.cfg.MinInterval}
-	for attempt := 0; ; attempt++ {
-		if sl.st.Status != alarm.None && pointTS < sl.st.EventTime {
-			e.m.RuleEvalsSkipped.Inc()
-			return nil
-		}
-		next, fire := alarm.Decide(sl.st, in)
-		if !fire {
-			return nil
-		}
-		if attempt == maxCASAttempts {
-			return permanent(fmt.Errorf("alarm %s: state kept changing under %d attempts", sl.id, maxCASAttempts))
-		}
-		ev := proto.Event{ID: sl.id, Status: next.Status.String(), Endpoint: p.Endpoint, LeftValue: finite(res.Left),
-			CurrentStep: next.CurrentStep, EventTime: next.EventTime, PushedTags: proto.TagsMap(p.Tags)}
-		if r.Kind == rules.Strategy {
-			ev.Strategy = r.Strategy
-		} else {
-			ev.Expression = r.Expression
-		}
-		body, err := proto.MarshalEvent(&ev)
-		if err != nil {
-			return permanent(fmt.Errorf("cannot encode event %s: %w", sl.id, err))
-		}
-		// Ownership may have been lost since the part was prepared (a slow
-		// Redis, many writes, CAS retries): a judge that no longer serves
-		// the series must not write, or the new owner, which has read the
-		// state after its settle period, would decide from a stale one.
-		if !e.stillServes(se) {
-			return errMovedAll
-		}
-		wctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
-		ok, stored, err := e.store.Write(wctx, &alarm.Transition{ID: sl.id, From: sl.st, To: next, Priority: r.Priority, Endpoint: p.Endpoint, Event: body})
-		cancel()
-		if err != nil {
-			// The write may or may not have happened: reload next time.
-			sl.loaded = false
-			e.redisError("write alarm transition", err, "key", e.store.Keys().AlarmKey(sl.id), "to", next.Status.String(), "eventTime", next.EventTime)
-			return err
-		}
-		if ok {
-			sl.st = next
-			if next.Status == alarm.Problem {
-				e.m.AlarmsProblem.Inc()
-			} else {
-				e.m.AlarmsOK.Inc()
-			}
-			e.log.Debug("alarm", "id", sl.id, "status", ev.Status, "step", next.CurrentStep, "eventTime", next.EventTime, "left", ev.LeftValue)
-			return nil
-		}
-		e.m.CASConflicts.Inc()
-		sl.st = stored
-		e.noteUnreadable(sl.id, stored)
-	}
-}
-
-// slot returns the cached state of rule r on se, loading it from Redis the
-// first time.
-func (s *shard) slot(ctx context.Context, se *series, r *rules.Rule) (*slot, error) {
-	e := s.e
-	sl := &se.slots[slotIndex(se, r)]
-	if !sl.loaded {
-		// Normally prepare loaded it with the rest of the part; this is
-		// the fallback after a failed write.
-		lctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
-		st, err := e.store.Load(lctx, sl.id)
-		cancel()
-		if err != nil {
-			e.redisError("read alarm state", err, "key", e.store.Keys().AlarmKey(sl.id))
-			return nil, err
-		}
-		e.m.StateLoads.Inc()
-		sl.st, sl.loaded = st, true
-		e.noteUnreadable(sl.id, st)
-	}
-	return sl, nil
-}
-
-func finite(v float64) float64 {
-	switch {
-	case math.IsNaN(v):
-		return 0
-	case math.IsInf(v, 1):
-		return math.MaxFloat64
-	case math.IsInf(v, -1):
-		return -math.MaxFloat64
-	}
-	return v
 }
