@@ -17,6 +17,7 @@ import (
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
 )
@@ -109,26 +110,24 @@ func TestJudgeOverNATS(t *testing.T) {
 	// them once the settle period is over (MOVED until then, which a
 	// transfer retries).
 	moved := 0
-	settleBy := time.Now().Add(10 * time.Second)
-	for {
+	wait.Until(t, "the partitions settled", 10*time.Second, func() error {
 		reply, err := nc.Request(subj.Judge("judge-test"), proto.EncodeBatch(pts), 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		err = proto.DecodeJudgeReply(reply.Data)
 		var je *proto.JudgeError
-		if errors.As(err, &je) && time.Now().Before(settleBy) {
+		if errors.As(err, &je) {
 			if _, ok, _ := je.Moved(); ok {
 				moved++
-				time.Sleep(20 * time.Millisecond)
-				continue
+				return err
 			}
 		}
 		if err != nil {
 			t.Fatalf("reply %q: %v", reply.Data, err)
 		}
-		break
-	}
+		return nil
+	})
 	t.Logf("%d MOVED replies before the partitions settled", moved)
 	reply, err := nc.Request(subj.Judge("judge-test"), []byte("not a batch"), 10*time.Second)
 	if err != nil {

@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
+	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -119,17 +121,13 @@ func TestRedisDownReportsRetryNotFailed(t *testing.T) {
 		t.Fatalf("permanent failures %v with redis down, want 0", n)
 	}
 	r.Start()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		pf, err = submitWait(t, f.e, pts)
-		if pf == nil && err == nil {
-			break
+	wait.Until(t, "the request judged once redis is back", 20*time.Second, func() error {
+		pf, err := submitWait(t, f.e, pts)
+		if pf != nil || err != nil {
+			return fmt.Errorf("redis back, still %+v %v", pf, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis back, still %+v %v", pf, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if n := len(events(t, f.rdb, 2)); n != 20 {
 		t.Fatalf("%d events after redis came back, want 20", n)
 	}
