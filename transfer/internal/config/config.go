@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/lib/confload"
@@ -78,6 +79,47 @@ type DeadLetter struct {
 	MaxAge   time.Duration `yaml:"max_age"`
 }
 
+// Listener is one client listener: off unless enabled.
+type Listener struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+}
+
+// OpenTSDB is the OpenTSDB listener (telnet put and HTTP /api/put on one
+// port).
+type OpenTSDB struct {
+	Enabled bool   `yaml:"enabled"`
+	Listen  string `yaml:"listen"`
+	// EndpointTags: the first of these tags a point has is its endpoint
+	// (and is not kept as a tag); a point with none is rejected.
+	EndpointTags []string `yaml:"endpoint_tags"`
+}
+
+// Ingest configures the client listeners (Open-Falcon JSON-RPC, HTTP
+// /api/push and telnet; OpenTSDB) and the batches they publish to the
+// ingest stream.
+type Ingest struct {
+	JSONRPC  Listener `yaml:"jsonrpc"`
+	HTTPPush struct {
+		Enabled bool `yaml:"enabled"`
+	} `yaml:"http_push"` // POST /api/push on http.listen
+	Telnet   Listener `yaml:"telnet"`
+	OpenTSDB OpenTSDB `yaml:"opentsdb"`
+
+	Source           string        `yaml:"source"` // subject token: <prefix>.ingest.<source>; empty = transfer_<hostname>
+	BatchPoints      int           `yaml:"batch_points"`
+	Linger           time.Duration `yaml:"linger"`
+	PublishTimeout   time.Duration `yaml:"publish_timeout"`
+	Workers          int           `yaml:"workers"`
+	MaxPendingPoints int           `yaml:"max_pending_points"`
+	MaxWait          time.Duration `yaml:"max_wait"`
+	MaxConnections   int           `yaml:"max_connections"` // per listener
+	ReadTimeout      time.Duration `yaml:"read_timeout"`    // a request or line must arrive within
+	IdleTimeout      time.Duration `yaml:"idle_timeout"`    // a connection without requests is closed
+	MaxRequestBytes  int           `yaml:"max_request_bytes"`
+	MaxLineBytes     int           `yaml:"max_line_bytes"`
+}
+
 // Config is transfer.yaml.
 type Config struct {
 	NATS            natsconn.Config `yaml:"nats"`
@@ -89,6 +131,7 @@ type Config struct {
 	Membership      Membership      `yaml:"membership"`
 	Judge           Judge           `yaml:"judge"`
 	DeadLetter      DeadLetter      `yaml:"dead_letter"`
+	Ingest          Ingest          `yaml:"ingest"`
 	ShutdownTimeout time.Duration   `yaml:"shutdown_timeout"`
 	Log             logging.Config  `yaml:"log"`
 
@@ -123,7 +166,15 @@ func Default() Config {
 			MaxBackoff:        10 * time.Second,
 			MaxInflight:       4,
 		},
-		DeadLetter:      DeadLetter{After: 5, Replicas: 1, MaxBytes: 1 << 30, MaxAge: 7 * 24 * time.Hour},
+		DeadLetter: DeadLetter{After: 5, Replicas: 1, MaxBytes: 1 << 30, MaxAge: 7 * 24 * time.Hour},
+		Ingest: Ingest{
+			JSONRPC:     Listener{Listen: ":8433"},
+			Telnet:      Listener{Listen: ":4444"},
+			OpenTSDB:    OpenTSDB{Listen: ":4242", EndpointTags: []string{"endpoint", "host"}},
+			BatchPoints: 1000, Linger: 5 * time.Millisecond, PublishTimeout: 5 * time.Second, Workers: 4,
+			MaxPendingPoints: 200000, MaxWait: time.Second, MaxConnections: 10000,
+			ReadTimeout: time.Minute, IdleTimeout: 5 * time.Minute, MaxRequestBytes: 16 << 20, MaxLineBytes: 64 << 10,
+		},
 		ShutdownTimeout: 10 * time.Second,
 		Log:             logging.Default(),
 	}
@@ -284,6 +335,7 @@ func (c *Config) Validate() error {
 	if c.DeadLetter.MaxAge < 0 {
 		bad("dead_letter.max_age", "must be >= 0 (0 = unlimited)")
 	}
+	c.validateIngest(bad)
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be > 0")
 	}
@@ -291,4 +343,45 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateIngest(bad func(field, format string, args ...any)) {
+	in := &c.Ingest
+	for _, l := range []struct {
+		name string
+		on   bool
+		addr string
+	}{{"ingest.jsonrpc", in.JSONRPC.Enabled, in.JSONRPC.Listen}, {"ingest.telnet", in.Telnet.Enabled, in.Telnet.Listen},
+		{"ingest.opentsdb", in.OpenTSDB.Enabled, in.OpenTSDB.Listen}} {
+		if !l.on {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			bad(l.name+".listen", "%v", err)
+		}
+	}
+	if in.OpenTSDB.Enabled && len(in.OpenTSDB.EndpointTags) == 0 {
+		bad("ingest.opentsdb.endpoint_tags", "at least one tag is required (the point's endpoint)")
+	}
+	if in.Source != "" && proto.SubjectToken(in.Source) != in.Source {
+		bad("ingest.source", "%q must be one subject token: A-Z a-z 0-9 _ -", in.Source)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"ingest.batch_points", in.BatchPoints}, {"ingest.workers", in.Workers}, {"ingest.max_pending_points", in.MaxPendingPoints},
+		{"ingest.max_connections", in.MaxConnections}, {"ingest.max_request_bytes", in.MaxRequestBytes}, {"ingest.max_line_bytes", in.MaxLineBytes}} {
+		if f.v <= 0 {
+			bad(f.name, "must be > 0, got %d", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"ingest.linger", in.Linger}, {"ingest.publish_timeout", in.PublishTimeout}, {"ingest.max_wait", in.MaxWait},
+		{"ingest.read_timeout", in.ReadTimeout}, {"ingest.idle_timeout", in.IdleTimeout}} {
+		if f.v <= 0 {
+			bad(f.name, "must be > 0")
+		}
+	}
 }

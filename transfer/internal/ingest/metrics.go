@@ -25,10 +25,10 @@ const (
 	RefusedBusy        = "busy"        // max_pending_points reached for max_wait
 	RefusedUnavailable = "unavailable" // the stream did not store a batch
 	RefusedStopping    = "stopping"
-	RefusedTooLarge    = "too_large"   // a request or line over its limit
-	RefusedMalformed   = "malformed"   // undecodable request
-	RefusedConnLimit   = "conn_limit"  // max_connections reached
-	RefusedTimeout     = "timeout"     // read or idle timeout
+	RefusedTooLarge    = "too_large"  // a request or line over its limit
+	RefusedMalformed   = "malformed"  // undecodable request
+	RefusedConnLimit   = "conn_limit" // max_connections reached
+	RefusedTimeout     = "timeout"    // read or idle timeout
 )
 
 const (
