@@ -30,49 +30,21 @@ func main() { os.Exit(runAgent(os.Args[1:], os.Stdout, os.Stderr)) }
 func runAgent(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("c", "", "config file (YAML); without it the built-in defaults are used")
-	showVersion := fs.Bool("version", false, "print the version and exit")
-	level := fs.String("log.level", "", "override log.level (debug|info|warn|error)")
-	if err := fs.Parse(args); err != nil {
-		return run.ExitUsage
+	// Without -c the built-in defaults are used.
+	fl, code, done := run.ParseFlags(fs, args, "", version, stdout)
+	if done {
+		return code
 	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected arguments %q\n", binary, fs.Args())
-		return run.ExitUsage
-	}
-	if *showVersion {
-		fmt.Fprintf(stdout, "%s %s\n", binary, version)
-		return run.ExitOK
-	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := config.Load(fl.ConfigPath)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+":", err)
 		return run.ExitUsage
 	}
-	if *level != "" {
-		cfg.Log.Level = *level
-	}
-	log, err := logging.New(cfg.Log, stderr)
+	log, err := logging.New(cfg.Log.WithLevel(fl.LogLevel), stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, binary+": -log.level:", err)
 		return run.ExitUsage
 	}
-	log.Info("starting", "version", version, "config", *cfgPath)
-	ctx, stop := run.SignalContext(context.Background())
-	defer stop()
-	a, err := app.New(ctx, cfg, log)
-	if err != nil {
-		if ctx.Err() != nil { // SIGTERM while connecting to NATS
-			log.Info("stopped before starting", "err", err)
-			return run.ExitOK
-		}
-		log.Error("cannot start", "err", err)
-		return run.ExitFailure
-	}
-	if err := a.Run(ctx); err != nil {
-		log.Error("agent failed", "err", err)
-		return run.ExitFailure
-	}
-	log.Info("stopped")
-	return run.ExitOK
+	log.Info("starting", "version", version, "config", fl.ConfigPath)
+	return run.Serve(log, "agent", func(ctx context.Context) (run.Runner, error) { return app.New(ctx, cfg, log) })
 }
