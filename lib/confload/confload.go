@@ -152,10 +152,14 @@ func describe(msg string, fields map[int][]field) string {
 	}
 	line, _ := strconv.Atoi(m[1])
 	rest := m[2]
+	if strings.HasSuffix(rest, "into time.Duration") {
+		// A bare number: YAML durations need their unit.
+		rest += ` (write a duration with its unit, e.g. "30s", "500ms", "0s")`
+	}
 	if p := fieldOf(rest, fields[line], line); p != "" {
 		return fmt.Sprintf("line %d: %s: %s", line, p, rest)
 	}
-	return msg
+	return fmt.Sprintf("line %d: %s", line, rest)
 }
 
 func fieldOf(msg string, cands []field, line int) string {

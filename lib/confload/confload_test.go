@@ -49,7 +49,7 @@ func TestDecodeErrorsNameFileLineAndField(t *testing.T) {
 	}{
 		{"bogus: 1", []string{"x.yaml: line 1: bogus: field bogus not found"}},
 		{"download:\n  timeout: 5s\n  color: red", []string{"x.yaml: line 3: download.color: field color not found"}},
-		{"interval: 5", []string{"x.yaml: line 1: interval: cannot unmarshal !!int `5` into time.Duration"}},
+		{"interval: 5", []string{"x.yaml: line 1: interval: cannot unmarshal !!int `5` into time.Duration (write a duration with its unit, e.g. \"30s\", \"500ms\", \"0s\")"}},
 		{"interval: soon", []string{"x.yaml: line 1: interval: cannot unmarshal !!str `soon` into time.Duration"}},
 		{"download: {max_size: 10, timeout: forever-and-a-day}", []string{"line 1: download.timeout: cannot unmarshal !!str `forever...` into time.Duration"}},
 		{"urls: [a, {b: 1}]", []string{"line 1: urls[1]: cannot unmarshal !!map into string"}},
