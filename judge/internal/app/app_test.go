@@ -38,21 +38,52 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func TestJudgeOverNATS(t *testing.T) {
-	ns := natstest.StartServer(t)
-	rs := redistest.Start(t)
-	dir := t.TempDir()
-	rulesPath := filepath.Join(dir, "rules.yaml")
+// testConfig is the config of judge node against the NATS at natsURL and
+// the Redis at redisAddr: HTTP on a free port, testRules in a file of its
+// own (returned too), a heartbeat every 50 ms.
+func testConfig(t *testing.T, natsURL, redisAddr, node string) (config.Config, string) {
+	t.Helper()
+	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rulesPath, []byte(testRules), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.NodeID = "judge-test"
-	cfg.NATS.URLs = []string{ns.ClientURL()}
+	cfg.NodeID = node
+	cfg.NATS.URLs = []string{natsURL}
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Redis.Addr = rs.Addr
+	cfg.Redis.Addr = redisAddr
 	cfg.RulesFile = rulesPath
 	cfg.HeartbeatInterval = 50 * time.Millisecond
+	return cfg, rulesPath
+}
+
+// start builds a judge from cfg and runs it; stop cancels Run and returns
+// its error (the test fails if it does not return within 30 s).
+func start(t *testing.T, cfg config.Config) (a *App, stop func() error) {
+	t.Helper()
+	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(ctx) }()
+	return a, func() error {
+		cancel()
+		select {
+		case err := <-runErr:
+			return err
+		case <-time.After(30 * time.Second):
+			t.Fatal("judge did not stop")
+			return nil
+		}
+	}
+}
+
+func TestJudgeOverNATS(t *testing.T) {
+	ns := natstest.StartServer(t)
+	rs := redistest.Start(t)
+	cfg, rulesPath := testConfig(t, ns.ClientURL(), rs.Addr, "judge-test")
 	cfg.Redis.OpTimeout = time.Second
 	cfg.Ownership.Settle = 1100 * time.Millisecond
 	cfg.Workers = 2
@@ -80,13 +111,7 @@ func TestJudgeOverNATS(t *testing.T) {
 	defer msub.Unsubscribe()
 	_ = nc.Flush()
 
-	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(ctx) }()
+	a, stop := start(t, cfg)
 
 	// Heartbeats: two beats in order from this node.
 	var last proto.MemberMsg
@@ -191,14 +216,8 @@ func TestJudgeOverNATS(t *testing.T) {
 	}
 	rs.Start()
 
-	cancel()
-	select {
-	case err := <-runErr:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("judge did not stop")
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 	// The last member message is a leave, and no beat follows it.
 	deadline := time.After(10 * time.Second)

@@ -1,15 +1,9 @@
 package app
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
@@ -22,28 +16,11 @@ import (
 func TestLostConnectionOwnsNothingUntilWarmedUp(t *testing.T) {
 	ns := natstest.StartServer(t)
 	rs := redistest.Start(t)
-	rulesPath := filepath.Join(t.TempDir(), "rules.yaml")
-	if err := os.WriteFile(rulesPath, []byte(testRules), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.NodeID = "judge-reconnect"
-	cfg.NATS.URLs = []string{ns.ClientURL()}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Redis.Addr = rs.Addr
-	cfg.RulesFile = rulesPath
-	cfg.HeartbeatInterval = 50 * time.Millisecond
+	cfg, _ := testConfig(t, ns.ClientURL(), rs.Addr, "judge-reconnect")
 	cfg.Membership.Timeout = time.Second
-	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(ctx) }()
+	a, stop := start(t, cfg)
 	defer func() {
-		cancel()
-		if err := <-runErr; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	}()

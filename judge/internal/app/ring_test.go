@@ -3,10 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,26 +54,9 @@ func TestRingParamsMismatchRefusesToServe(t *testing.T) {
 	}
 	defer sub.Unsubscribe()
 
-	dir := t.TempDir()
-	rulesPath := filepath.Join(dir, "rules.yaml")
-	_ = os.WriteFile(rulesPath, []byte(testRules), 0o644)
-	cfg.NodeID = "judge-ring"
-	cfg.NATS.URLs = []string{ns.ClientURL()}
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Redis.Addr = rs.Addr
-	cfg.RulesFile = rulesPath
-	cfg.HeartbeatInterval = 50 * time.Millisecond
-	a, err := New(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	runErr := make(chan error, 1)
-	go func() { runErr <- a.Run(rctx) }()
-	defer func() {
-		cancel()
-		<-runErr
-	}()
+	cfg, _ = testConfig(t, ns.ClientURL(), rs.Addr, "judge-ring")
+	a, stop := start(t, cfg)
+	defer func() { _ = stop() }()
 
 	health := "http://" + a.HTTPAddr() + "/health"
 	wait.Until(t, "/health naming the differing ring parameters", 10*time.Second, func() error {
