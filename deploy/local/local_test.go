@@ -4,20 +4,20 @@ package local_test
 
 import (
 	"bufio"
-	"fmt"
-	"net"
+	"context"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/deploy/internal/launch"
 	"github.com/kestrel-mon/kestrel/deploy/internal/natsserver"
+	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 )
 
 // endpoint is one "METHOD /path" (GET when no method is written).
@@ -80,7 +80,7 @@ func TestAdvertisedEndpointsExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	redisAddr := startRedis(t)
+	redisAddr := redistest.Start(t).Addr
 
 	for _, name := range []string{"agent", "transfer", "judge"} {
 		t.Run(name, func(t *testing.T) {
@@ -92,7 +92,11 @@ func TestAdvertisedEndpointsExist(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			port, err := spawn.FreePort()
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen := spawn.LocalAddr(port)
 			c.Set("nats.urls", []any{ns.ClientURL()})
 			c.Set("http.listen", listen)
 			if name == "judge" {
@@ -103,37 +107,16 @@ func TestAdvertisedEndpointsExist(t *testing.T) {
 			if err := c.Write(conf); err != nil {
 				t.Fatal(err)
 			}
-			logPath := filepath.Join(t.TempDir(), name+".log")
-			logf, err := os.Create(logPath)
-			if err != nil {
+			dir := t.TempDir()
+			child := &spawn.Child{Name: "kestrel-" + name, Path: filepath.Join(bin, "kestrel-"+name), Args: []string{"-c", conf}, Dir: dir, LogPath: filepath.Join(dir, name+".log")}
+			if err := child.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer logf.Close()
-			cmd := exec.Command(filepath.Join(bin, "kestrel-"+name), "-c", conf)
-			cmd.Stdout, cmd.Stderr = logf, logf
-			if err := cmd.Start(); err != nil {
+			defer child.Kill()
+			if err := spawn.WaitReady(context.Background(), child, 30*time.Second, func() bool { return spawn.HTTPAnswers("http://" + listen + "/metrics") }); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan struct{})
-			go func() { _ = cmd.Wait(); close(exited) }()
-			defer func() { _ = cmd.Process.Kill(); <-exited }()
 			cl := http.Client{Timeout: 2 * time.Second}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				resp, err := cl.Get("http://" + listen + "/metrics")
-				if err == nil {
-					resp.Body.Close()
-					break
-				}
-				select {
-				case <-exited:
-					t.Fatalf("kestrel-%s exited:\n%s", name, launch.TailFile(logPath, 20))
-				case <-time.After(50 * time.Millisecond):
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("kestrel-%s does not answer on %s:\n%s", name, listen, launch.TailFile(logPath, 20))
-				}
-			}
 			for _, e := range advertised(t, src) {
 				req, _ := http.NewRequest(e.method, "http://"+listen+e.path, strings.NewReader("[]"))
 				resp, err := cl.Do(req)
@@ -147,49 +130,5 @@ func TestAdvertisedEndpointsExist(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis starts a throw-away redis-server and returns its address.
-func startRedis(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: install redis-server: apt-get install redis-server")
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(time.Second))
-			fmt.Fprint(c, "PING\r\n")
-			buf := make([]byte, 7)
-			n, _ := c.Read(buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

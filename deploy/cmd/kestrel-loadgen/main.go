@@ -16,8 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/deploy/internal/launch"
 	"github.com/kestrel-mon/kestrel/deploy/internal/loadgen"
+	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
 )
 
 var version = "dev"
@@ -40,7 +40,7 @@ func run() int {
 	fs.DurationVar(&c.Warmup, "warmup", 30*time.Second, "longest wait for the probe point to be acknowledged by a judge")
 	tm := fs.String("transfer-metrics", "http://127.0.0.1:6060/metrics", "comma-separated /metrics URLs of the transfers (empty: no CPU figure)")
 	jm := fs.String("judge-metrics", "http://127.0.0.1:6081/metrics", "comma-separated /metrics URLs of the judges (empty: no CPU figure)")
-	spawn := fs.Bool("spawn", false, "start kestrel-nats, redis-server, one transfer and one judge from -bin on free ports, run against them, stop them")
+	doSpawn := fs.Bool("spawn", false, "start kestrel-nats, redis-server, one transfer and one judge from -bin on free ports, run against them, stop them")
 	bin := fs.String("bin", "bin", "with -spawn: directory holding kestrel-nats, kestrel-transfer, kestrel-judge")
 	keep := fs.Bool("keep", false, "with -spawn: keep the temporary directory (configs, logs, data)")
 	logLevel := fs.String("log.level", "info", "log level: debug|info|warn|error")
@@ -66,7 +66,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	if *spawn {
+	if *doSpawn {
 		dir, err := os.MkdirTemp("", "kestrel-loadgen-")
 		if err != nil {
 			log.Error("temp dir", "err", err)
@@ -85,7 +85,7 @@ func run() int {
 		c.NATSURL, c.TransferMetrics, c.JudgeMetrics = p.NATSURL, []string{p.TransferMetrics}, []string{p.JudgeMetrics}
 		defer func() {
 			if d := p.Died(); d != nil {
-				log.Error("a spawned process died during the run", "name", d.Name, "status", d.ExitStatus(), "log", launch.TailFile(d.LogPath, 20))
+				log.Error("a spawned process died during the run", "name", d.Name, "status", d.ExitStatus(), "log", spawn.TailFile(d.LogPath, 20))
 			}
 		}()
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -264,69 +263,6 @@ func TestFormatStreamMessage(t *testing.T) {
 	}
 }
 
-func TestTailLines(t *testing.T) {
-	cases := []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"a\nb\nc\n", 2, "b\nc"},
-		{"a\nb\nc", 5, "a\nb\nc"},
-		{"", 3, ""},
-		{"a\n", 0, ""},
-		{"one", 1, "one"},
-	}
-	for _, c := range cases {
-		if got := TailLines([]byte(c.in), c.n); got != c.want {
-			t.Errorf("TailLines(%q,%d) = %q, want %q", c.in, c.n, got, c.want)
-		}
-	}
-}
-
-func TestChildLifecycle(t *testing.T) {
-	sh, err := exec.LookPath("sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	// exits on its own with a status, output in the log
-	c := &Child{Name: "fails", Path: sh, Args: []string{"-c", "echo starting; echo boom >&2; exit 3"}, Dir: dir, LogPath: filepath.Join(dir, "fails.log")}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-c.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("child did not exit")
-	}
-	if c.ExitStatus() != "exit status 3" {
-		t.Errorf("status %q", c.ExitStatus())
-	}
-	if tail := TailFile(c.LogPath, 2); tail != "starting\nboom" {
-		t.Errorf("tail %q", tail)
-	}
-	// stops on SIGTERM
-	c2 := &Child{Name: "sleeper", Path: sh, Args: []string{"-c", "trap 'exit 0' TERM; echo ready; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "s.log")}
-	if err := c2.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, c2.LogPath, "ready")
-	status, killed := c2.Stop(10 * time.Second)
-	if killed || status != "exit status 0" {
-		t.Errorf("stop: %q killed=%v", status, killed)
-	}
-	// ignores SIGTERM: killed after the timeout
-	c3 := &Child{Name: "stubborn", Path: sh, Args: []string{"-c", "trap '' TERM; echo ready; while true; do sleep 0.05; done"}, Dir: dir, LogPath: filepath.Join(dir, "k.log")}
-	if err := c3.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, c3.LogPath, "ready")
-	status, killed = c3.Stop(200 * time.Millisecond)
-	if !killed || status != "killed by signal: killed" {
-		t.Errorf("stop stubborn: %q killed=%v", status, killed)
-	}
-}
-
 func TestFindRedisServerMissing(t *testing.T) {
 	_, err := findRedisServer("/nonexistent/redis-server", "127.0.0.1:6379")
 	var m *MissingRedisError
@@ -344,17 +280,5 @@ func TestCurlExample(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("curl example lacks %q:\n%s", want, s)
 		}
-	}
-}
-
-// waitLog polls until the file's last line is want (the trap is set).
-func waitLog(t *testing.T, path, want string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for TailFile(path, 1) != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never said %q", path, want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

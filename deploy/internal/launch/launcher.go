@@ -2,12 +2,10 @@ package launch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/deploy/internal/natsserver"
+	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -57,11 +56,11 @@ var childSpecs = []struct{ name, file, defListen string }{
 }
 
 // ErrChildDied is returned by Run when a child exits on its own.
-var ErrChildDied = errors.New("a child process died")
+var ErrChildDied = spawn.ErrDied
 
 type running struct {
 	cfg   *ChildConfig
-	child *Child
+	child *spawn.Child
 }
 
 // Run runs the pipeline until ctx ends (a signal) or a child dies. out
@@ -95,7 +94,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 	}
 
 	// Redis: use a running one, else the port must be free to start ours.
-	useRedis := pingRedis(ctx, o.RedisAddr)
+	useRedis := spawn.RedisPing(ctx, o.RedisAddr)
 	redisBin := ""
 	if !useRedis {
 		redisBin, err = findRedisServer(o.RedisServer, o.RedisAddr)
@@ -162,7 +161,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 	})
 
 	// Redis.
-	var redisChild *Child
+	var redisChild *spawn.Child
 	if useRedis {
 		log.Info("using the redis that answers on", "addr", o.RedisAddr)
 	} else {
@@ -170,7 +169,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		if host == "" {
 			host = "127.0.0.1"
 		}
-		redisChild = &Child{
+		redisChild = &spawn.Child{
 			Name: "redis-server", Path: redisBin, Dir: filepath.Join(o.VarDir, "redis"),
 			LogPath: filepath.Join(logDir, "redis.log"),
 			Args: []string{"--port", port, "--bind", host, "--appendonly", "yes",
@@ -182,7 +181,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		}
 		// Redis stops last, after NATS: put it first in the list.
 		stops = append([]func(){func() { stopChild(redisChild, o.StopTimeout, log) }}, stops...)
-		if err := waitReady(ctx, redisChild, o.ReadyWait, func() bool { return pingRedis(ctx, o.RedisAddr) }); err != nil {
+		if err := spawn.WaitReady(ctx, redisChild, o.ReadyWait, func() bool { return spawn.RedisPing(ctx, o.RedisAddr) }); err != nil {
 			return err
 		}
 		log.Info("redis-server ready", "addr", o.RedisAddr, "pid", redisChild.Pid(), "dir", filepath.Join(o.VarDir, "redis"), "appendonly", "yes", "took", since(t))
@@ -200,7 +199,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		if err := c.Write(confPath); err != nil {
 			return err
 		}
-		k.child = &Child{
+		k.child = &spawn.Child{
 			Name: c.Name, Path: filepath.Join(o.BinDir, c.Name), Args: []string{"-c", confPath},
 			Dir: o.VarDir, LogPath: filepath.Join(logDir, c.Name+".log"),
 		}
@@ -211,7 +210,7 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		ch := k.child
 		stops = append(stops, func() { stopChild(ch, o.StopTimeout, log) })
 		addr := dialAddr(c.HTTPListen(""))
-		if err := waitReady(ctx, ch, o.ReadyWait, func() bool { return httpUp(addr) }); err != nil {
+		if err := spawn.WaitReady(ctx, ch, o.ReadyWait, func() bool { return spawn.HTTPAnswers("http://" + addr + "/health") }); err != nil {
 			return err
 		}
 		log.Info(c.Name+" ready", "pid", ch.Pid(), "http", addr, "config", confPath, "log", ch.LogPath, "took", since(t))
@@ -235,8 +234,8 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 	stops = append(stops, func() { wcancel(); <-watchDone; rdb.Close() })
 
 	// Supervise.
-	died := make(chan *Child, 4)
-	all := []*Child{}
+	died := make(chan *spawn.Child, 4)
+	all := []*spawn.Child{}
 	for _, k := range kids {
 		all = append(all, k.child)
 	}
@@ -258,19 +257,17 @@ func Run(ctx context.Context, o Options, out io.Writer, log *slog.Logger) (err e
 		return nil
 	case c := <-died:
 		log.Error(c.Name+" died; stopping everything", "status", c.ExitStatus(), "log", c.LogPath)
-		fmt.Fprintf(out, "---- last lines of %s ----\n%s\n----\n", c.LogPath, TailFile(c.LogPath, 30))
+		fmt.Fprintf(out, "---- last lines of %s ----\n%s\n----\n", c.LogPath, spawn.TailFile(c.LogPath, 30))
 		return fmt.Errorf("%w: %s (%s)", ErrChildDied, c.Name, c.ExitStatus())
 	}
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(time.Millisecond) }
 
-func stopChild(c *Child, timeout time.Duration, log *slog.Logger) {
-	select {
-	case <-c.Done():
+func stopChild(c *spawn.Child, timeout time.Duration, log *slog.Logger) {
+	if c.Exited() {
 		log.Info(c.Name+" had already exited", "status", c.ExitStatus())
 		return
-	default:
 	}
 	t := time.Now()
 	log.Info("stopping "+c.Name, "pid", c.Pid())
@@ -280,56 +277,6 @@ func stopChild(c *Child, timeout time.Duration, log *slog.Logger) {
 		return
 	}
 	log.Info(c.Name+" stopped", "status", status, "took", since(t))
-}
-
-// waitReady polls ready until it is true, the child exits or the wait ends.
-func waitReady(ctx context.Context, c *Child, wait time.Duration, ready func() bool) error {
-	deadline := time.Now().Add(wait)
-	for {
-		if ready() {
-			return nil
-		}
-		select {
-		case <-c.Done():
-			return fmt.Errorf("%w: %s exited while starting (%s); last lines of %s:\n%s",
-				ErrChildDied, c.Name, c.ExitStatus(), c.LogPath, TailFile(c.LogPath, 30))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s is not ready after %s; last lines of %s:\n%s", c.Name, wait, c.LogPath, TailFile(c.LogPath, 30))
-		}
-	}
-}
-
-// httpUp reports whether an HTTP server answers at addr (any status).
-func httpUp(addr string) bool {
-	cl := http.Client{Timeout: time.Second}
-	resp, err := cl.Get("http://" + addr + "/health")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return true
-}
-
-// pingRedis reports whether a Redis answers PING at addr (a plain RESP
-// exchange, so nothing is logged when nothing listens).
-func pingRedis(ctx context.Context, addr string) bool {
-	d := net.Dialer{Timeout: 500 * time.Millisecond}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("*1\r\n$4\r\nPING\r\n")); err != nil {
-		return false
-	}
-	buf := make([]byte, 7)
-	n, _ := io.ReadAtLeast(conn, buf, 7)
-	return string(buf[:n]) == "+PONG\r\n"
 }
 
 // RedisInstallHint is printed when no Redis answers and redis-server is

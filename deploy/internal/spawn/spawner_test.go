@@ -1,4 +1,4 @@
-package loadgen
+package spawn
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/nats-io/nats.go"
 )
 
@@ -33,51 +34,31 @@ func takenThenFree(port, n int) func() (int, error) {
 	}
 }
 
-func testSpawner(t *testing.T, pick func() (int, error)) (*spawner, *bytes.Buffer) {
+func testSpawner(t *testing.T, pick func() (int, error)) (*Spawner, *bytes.Buffer) {
 	t.Helper()
 	var logs bytes.Buffer
-	s := newSpawner(t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
+	s := NewSpawner(t.TempDir(), slog.New(slog.NewTextHandler(&logs, nil)))
 	s.freePort = pick
 	t.Cleanup(func() {
-		for _, c := range s.children {
+		for _, c := range s.Children() {
 			c.Stop(5 * time.Second)
 		}
 	})
 	return s, &logs
 }
 
-func redisServer(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: install redis-server: apt-get install redis-server")
-	}
-	return p
-}
-
 // squatRedis starts a redis-server of the test's own on a free port: the
 // "other process" that takes the port a spawned child was meant to have.
 func squatRedis(t *testing.T) (port, pid int) {
 	t.Helper()
-	port, err := FreePort()
+	r := redistest.Start(t)
+	_, p, _ := net.SplitHostPort(r.Addr)
+	port, _ = strconv.Atoi(p)
+	pid, err := RedisProcessID(r.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(redisServer(t), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if id, err := redisProcessID(localAddr(port)); err == nil && id == cmd.Process.Pid {
-			return port, id
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("squatting redis-server not ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return port, pid
 }
 
 // A Redis of another process answering on the port the spawned
@@ -87,23 +68,23 @@ func squatRedis(t *testing.T) (port, pid int) {
 func TestSpawnRedisNotFooledByAnotherRedis(t *testing.T) {
 	taken, otherPid := squatRedis(t)
 	s, logs := testSpawner(t, takenThenFree(taken, 1))
-	port, err := s.start(context.Background(), redisChild(redisServer(t), t.TempDir()))
+	_, port, err := s.Start(context.Background(), RedisSpec(redistest.Binary(t), t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if port == taken {
 		t.Fatalf("the pipeline's Redis is on port %d, where the test's redis-server (pid %d) answers", port, otherPid)
 	}
-	if len(s.children) != 1 {
-		t.Fatalf("%d children running, want 1", len(s.children))
+	if len(s.Children()) != 1 {
+		t.Fatalf("%d children running, want 1", len(s.Children()))
 	}
-	if id, err := redisProcessID(localAddr(port)); err != nil || id != s.children[0].Pid() {
-		t.Fatalf("port %d answered by process %d (%v), want the child %d", port, id, err, s.children[0].Pid())
+	if id, err := RedisProcessID(LocalAddr(port)); err != nil || id != s.Children()[0].Pid() {
+		t.Fatalf("port %d answered by process %d (%v), want the child %d", port, id, err, s.Children()[0].Pid())
 	}
 	if !strings.Contains(logs.String(), "took the port") {
 		t.Errorf("the retry is not logged: %s", logs)
 	}
-	if id, err := redisProcessID(localAddr(taken)); err != nil || id != otherPid {
+	if id, err := RedisProcessID(LocalAddr(taken)); err != nil || id != otherPid {
 		t.Errorf("the other redis-server was disturbed: %d %v", id, err)
 	}
 }
@@ -113,12 +94,12 @@ func TestSpawnRedisNotFooledByAnotherRedis(t *testing.T) {
 func TestSpawnGivesUpWhenPortsKeepBeingTaken(t *testing.T) {
 	taken, _ := squatRedis(t)
 	s, _ := testSpawner(t, takenThenFree(taken, 100))
-	_, err := s.start(context.Background(), redisChild(redisServer(t), t.TempDir()))
+	_, _, err := s.Start(context.Background(), RedisSpec(redistest.Binary(t), t.TempDir()))
 	if !errors.Is(err, errPortTaken) || !strings.Contains(err.Error(), "3 ports in a row") {
 		t.Fatalf("got %v, want the port taken 3 times", err)
 	}
-	if len(s.children) != 0 {
-		t.Fatalf("%d children left running", len(s.children))
+	if len(s.Children()) != 0 {
+		t.Fatalf("%d children left running", len(s.Children()))
 	}
 }
 
@@ -139,19 +120,19 @@ func TestSpawnNATSNotFooledByAnotherListener(t *testing.T) {
 	defer ln.Close()
 	taken := ln.Addr().(*net.TCPAddr).Port
 	s, _ := testSpawner(t, takenThenFree(taken, 1))
-	port, err := s.start(context.Background(), natsChild(bin, t.TempDir()))
+	_, port, err := s.Start(context.Background(), NATSSpec(bin, t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if port == taken {
 		t.Fatalf("kestrel-nats taken to be on port %d, where the test listens", port)
 	}
-	nc, err := nats.Connect("nats://"+localAddr(port), nats.Timeout(2*time.Second))
+	nc, err := nats.Connect("nats://"+LocalAddr(port), nats.Timeout(2*time.Second))
 	if err != nil {
 		t.Fatalf("no NATS on the spawned port %d: %v", port, err)
 	}
 	nc.Close()
-	if held, err := holdsListener(s.children[0].Pid(), port); err != nil || !held {
+	if held, err := holdsListener(s.Children()[0].Pid(), port); err != nil || !held {
 		t.Fatalf("child does not hold port %d: %v %v", port, held, err)
 	}
 }

@@ -1,7 +1,6 @@
-package launch
+package spawn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -12,39 +11,42 @@ import (
 	"time"
 )
 
-// Child is a supervised child process whose output goes to a log file.
-// It runs in its own process group, so a Ctrl-C in the terminal reaches
-// only the launcher, which stops children in order.
+// Child is a child process whose output goes to a log file. It runs in its
+// own process group, so a Ctrl-C in the terminal reaches only the parent,
+// which stops its children in order.
 type Child struct {
 	Name    string
 	Path    string
 	Args    []string
 	Dir     string
-	LogPath string
+	LogPath string    // stdout and stderr are appended to it
+	Stdout  io.Writer // if set, stdout goes here instead of LogPath
 
 	cmd  *exec.Cmd
-	log  *os.File
 	done chan struct{}
 	err  error // exit error, valid after done
 }
 
-// Start starts the child.
+// Start starts the child. A line at the top of its output in the log says
+// when and how it was started.
 func (c *Child) Start() error {
 	f, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("%s: log file: %w", c.Name, err)
 	}
-	fmt.Fprintf(f, "---- %s kestrel-run starts %s %s\n", time.Now().Format(time.RFC3339), c.Path, strings.Join(c.Args, " "))
+	fmt.Fprintf(f, "---- %s starting %s %s\n", time.Now().Format(time.RFC3339), c.Path, strings.Join(c.Args, " "))
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Dir = c.Dir
-	cmd.Stdout = f
-	cmd.Stderr = f
+	cmd.Stdout, cmd.Stderr = f, f
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return fmt.Errorf("cannot start %s: %w", c.Name, err)
 	}
-	c.cmd, c.log, c.done = cmd, f, make(chan struct{})
+	c.cmd, c.done = cmd, make(chan struct{})
 	go func() {
 		c.err = cmd.Wait()
 		f.Close()
@@ -59,27 +61,50 @@ func (c *Child) Pid() int { return c.cmd.Process.Pid }
 // Done is closed when the child has exited.
 func (c *Child) Done() <-chan struct{} { return c.done }
 
+// Exited reports whether the child has exited.
+func (c *Child) Exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Err is what exec.Cmd.Wait returned (valid after Done): nil for exit
+// status 0.
+func (c *Child) Err() error { return c.err }
+
 // ExitStatus describes how the child ended (valid after Done).
 func (c *Child) ExitStatus() string { return DescribeExit(c.err) }
+
+// Signal sends sig to the child (not to its process group).
+func (c *Child) Signal(sig os.Signal) error { return c.cmd.Process.Signal(sig) }
 
 // Stop sends SIGTERM, waits up to timeout, then SIGKILLs the child's
 // process group. It returns how the child ended and whether it had to
 // be killed.
 func (c *Child) Stop(timeout time.Duration) (status string, killed bool) {
-	select {
-	case <-c.done:
+	if c.Exited() {
 		return c.ExitStatus(), false
-	default:
 	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
 		return c.ExitStatus(), false
 	case <-time.After(timeout):
 	}
+	c.Kill()
+	return c.ExitStatus(), true
+}
+
+// Kill SIGKILLs the child's process group and waits for the child.
+func (c *Child) Kill() {
+	if c.Exited() {
+		return
+	}
 	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
 	<-c.done
-	return c.ExitStatus(), true
 }
 
 // DescribeExit turns an exec Wait error into "exit status 0",
@@ -96,36 +121,4 @@ func DescribeExit(err error) string {
 		return fmt.Sprintf("exit status %d", ee.ExitCode())
 	}
 	return err.Error()
-}
-
-// TailFile returns the last n lines of a file ("" if it cannot be read).
-func TailFile(path string, n int) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	const max = 64 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > max {
-		_, _ = f.Seek(st.Size()-max, io.SeekStart)
-	}
-	b, _ := io.ReadAll(f)
-	return TailLines(b, n)
-}
-
-// TailLines returns the last n lines of b.
-func TailLines(b []byte, n int) string {
-	b = bytes.TrimRight(b, "\n")
-	if len(b) == 0 || n <= 0 {
-		return ""
-	}
-	i := len(b)
-	for k := 0; k < n; k++ {
-		j := bytes.LastIndexByte(b[:i], '\n')
-		if j < 0 {
-			return string(b)
-		}
-		i = j
-	}
-	return string(b[i+1:])
 }
