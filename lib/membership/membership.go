@@ -261,7 +261,13 @@ func (m *Membership) leave(name string, st *node, now time.Time, reason string, 
 		default:
 		}
 	}
-	m.log.Warn("judge left the ring", append([]any{"node", name, "reason", reason, "members", m.Ring().Len()}, attrs...)...)
+	// A leave is a judge stopping on purpose; a timeout, no responders,
+	// a suspect or an evict is a failure someone should look at.
+	level := slog.LevelWarn
+	if reason == ChangeLeave {
+		level = slog.LevelInfo
+	}
+	m.log.Log(context.Background(), level, "judge left the ring", append([]any{"node", name, "reason", reason, "members", m.Ring().Len()}, attrs...)...)
 }
 
 // Handle applies one member message received at now.

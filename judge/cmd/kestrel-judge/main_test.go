@@ -164,9 +164,7 @@ func TestCleanStop(t *testing.T) {
 	logged(t, p, "judge started")
 	p.Stop(t, 20*time.Second)
 	for _, l := range p.LogLines("") {
-		// lib/membership logs every leave at WARN, also the judge's own.
-		ownLeave := l["msg"] == "judge left the ring" && l["reason"] == "leave"
-		if l["level"] != "INFO" && !ownLeave {
+		if l["level"] != "INFO" {
 			t.Errorf("not INFO: %v", l)
 		}
 	}
