@@ -9,9 +9,7 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"io"
+	"log/slog"
 	"os"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/app"
@@ -22,29 +20,17 @@ import (
 
 var version = "dev"
 
-const binary = "kestrel-agent"
+func main() { os.Exit(service().Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func main() { os.Exit(runAgent(os.Args[1:], os.Stdout, os.Stderr)) }
-
-// runAgent parses args with its own flag set and returns the exit code.
-func runAgent(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	// Without -c the built-in defaults are used.
-	fl, code, done := run.ParseFlags(fs, args, "", version, stdout)
-	if done {
-		return code
+// service is the agent binary: flags, config (without -c the built-in
+// defaults), logger, then internal/app.
+func service() run.Service[config.Config] {
+	return run.Service[config.Config]{
+		Binary: "kestrel-agent", Version: version,
+		Load: config.Load,
+		Log:  func(c *config.Config) logging.Config { return c.Log },
+		Start: func(ctx context.Context, cfg config.Config, log *slog.Logger) (run.Runner, error) {
+			return app.New(ctx, cfg, log)
+		},
 	}
-	cfg, err := config.Load(fl.ConfigPath)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+":", err)
-		return run.ExitUsage
-	}
-	log, err := logging.New(cfg.Log.WithLevel(fl.LogLevel), stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+": -log.level:", err)
-		return run.ExitUsage
-	}
-	log.Info("starting", "version", version, "config", fl.ConfigPath)
-	return run.Serve(log, "agent", func(ctx context.Context) (run.Runner, error) { return app.New(ctx, cfg, log) })
 }

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, binary)
+	bin = filepath.Join(dir, "kestrel-agent")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
@@ -48,7 +48,7 @@ func TestFlagsAndConfig(t *testing.T) {
 	f := func(args []string, wantCode int, wantOut, wantErr string) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		code := runAgent(args, &out, &errb)
+		code := service().Main(args, &out, &errb)
 		if code != wantCode || !strings.Contains(out.String(), wantOut) || !strings.Contains(errb.String(), wantErr) {
 			t.Errorf("%v: code %d, stdout %q, stderr %q; want %d, %q, %q", args, code, out.String(), errb.String(), wantCode, wantOut, wantErr)
 		}

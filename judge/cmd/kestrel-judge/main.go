@@ -10,9 +10,7 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"io"
+	"log/slog"
 	"os"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/app"
@@ -23,36 +21,22 @@ import (
 
 var version = "dev"
 
-const binary = "kestrel-judge"
+func main() { os.Exit(service().Main(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func main() { os.Exit(runJudge(os.Args[1:], os.Stdout, os.Stderr)) }
-
-// runJudge parses args with its own flag set (no globals, so it can run
-// more than once) and returns the exit code.
-func runJudge(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fl, code, done := run.ParseFlags(fs, args, "judge.yaml", version, stdout)
-	if done {
-		return code
+// service is the judge binary: flags, config, logger, then internal/app
+// (SIGHUP reloads the rules).
+func service() run.Service[config.Config] {
+	return run.Service[config.Config]{
+		Binary: "kestrel-judge", Version: version, DefaultConfig: "judge.yaml",
+		Load: config.Load,
+		Log:  func(c *config.Config) logging.Config { return c.Log },
+		Start: func(ctx context.Context, cfg config.Config, log *slog.Logger) (run.Runner, error) {
+			a, err := app.New(ctx, cfg, log)
+			if err != nil {
+				return nil, err
+			}
+			run.OnHangup(ctx, func() { _ = a.Reload() }) // logged and counted; a bad file keeps the old rules
+			return a, nil
+		},
 	}
-	cfg, err := config.Load(fl.ConfigPath)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+":", err)
-		return run.ExitUsage
-	}
-	log, err := logging.New(cfg.Log.WithLevel(fl.LogLevel), stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+": -log.level:", err)
-		return run.ExitUsage
-	}
-	log.Info("starting", "version", version, "config", fl.ConfigPath)
-	return run.Serve(log, "judge", func(ctx context.Context) (run.Runner, error) {
-		a, err := app.New(ctx, cfg, log)
-		if err != nil {
-			return nil, err
-		}
-		run.OnHangup(ctx, func() { _ = a.Reload() }) // logged and counted; a bad file keeps the old rules
-		return a, nil
-	})
 }

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, binary)
+	bin = filepath.Join(dir, "kestrel-judge")
 	if out, err := exec.Command("go", "build", "-ldflags", "-X main.version=test-1", "-o", bin, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 		os.Exit(1)
@@ -53,22 +53,22 @@ func TestBinary(t *testing.T) {
 	}
 }
 
-// runJudge uses its own flag set, so it runs any number of times in one
+// service().Main uses its own flag set, so it runs any number of times in one
 // process (the global flag.CommandLine panics on the second definition).
 func TestRunTwice(t *testing.T) {
 	for i := range 2 {
 		var stdout, stderr bytes.Buffer
-		if code := runJudge([]string{"-version"}, &stdout, &stderr); code != 0 || stdout.String() != "kestrel-judge dev\n" {
+		if code := service().Main([]string{"-version"}, &stdout, &stderr); code != 0 || stdout.String() != "kestrel-judge dev\n" {
 			t.Fatalf("run %d -version: exit %d, stdout %q, stderr %q", i, code, stdout.String(), stderr.String())
 		}
 	}
 	missing := filepath.Join(t.TempDir(), "missing.yaml")
 	var stdout, stderr bytes.Buffer
-	if code := runJudge([]string{"-c", missing}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), missing) {
+	if code := service().Main([]string{"-c", missing}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), missing) {
 		t.Fatalf("missing config: exit %d, stderr %q", code, stderr.String())
 	}
 	stderr.Reset()
-	if code := runJudge([]string{"-no-such-flag"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "no-such-flag") {
+	if code := service().Main([]string{"-no-such-flag"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "no-such-flag") {
 		t.Fatalf("bad flag: exit %d, stderr %q", code, stderr.String())
 	}
 }
@@ -79,7 +79,7 @@ func TestFlagsAndConfig(t *testing.T) {
 	f := func(args []string, wantErr string) {
 		t.Helper()
 		var out, errb bytes.Buffer
-		if code := runJudge(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), wantErr) {
+		if code := service().Main(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), wantErr) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", args, code, errb.String(), wantErr)
 		}
 	}

@@ -11,9 +11,8 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/kestrel-mon/kestrel/lib/logging"
@@ -38,29 +37,19 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) int{
 
 func main() { os.Exit(runTransfer(os.Args[1:], os.Stdout, os.Stderr)) }
 
-// runTransfer parses args with its own flag set and returns the exit code.
+// runTransfer runs an operator command, or the transfer.
 func runTransfer(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		if cmd, ok := commands[args[0]]; ok {
 			return cmd(args[1:], stdout, stderr)
 		}
 	}
-	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fl, code, done := run.ParseFlags(fs, args, "transfer.yaml", version, stdout)
-	if done {
-		return code
-	}
-	cfg, err := config.Load(fl.ConfigPath)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+":", err)
-		return run.ExitUsage
-	}
-	log, err := logging.New(cfg.Log.WithLevel(fl.LogLevel), stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, binary+": -log.level:", err)
-		return run.ExitUsage
-	}
-	log.Info("starting", "version", version, "config", fl.ConfigPath)
-	return run.Serve(log, "transfer", func(ctx context.Context) (run.Runner, error) { return app.New(ctx, cfg, log) })
+	return run.Service[config.Config]{
+		Binary: binary, Version: version, DefaultConfig: "transfer.yaml",
+		Load: config.Load,
+		Log:  func(c *config.Config) logging.Config { return c.Log },
+		Start: func(ctx context.Context, cfg config.Config, log *slog.Logger) (run.Runner, error) {
+			return app.New(ctx, cfg, log)
+		},
+	}.Main(args, stdout, stderr)
 }
