@@ -49,11 +49,11 @@ func TestNoLossNoDuplicatesUnderJudgeCrash(t *testing.T) {
 		}
 		c.push("[" + strings.Join(items, ",") + "]")
 		if n == killAt {
-			if err := syscall.Kill(c.judges[1].cmd.Process.Pid, syscall.SIGKILL); err != nil {
+			if err := syscall.Kill(c.judges[1].Pid(), syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
-			<-c.judges[1].done
-			t.Logf("SIGKILLed %s after %d points", c.judges[1].name, n+perPush)
+			<-c.judges[1].Done()
+			t.Logf("SIGKILLed %s after %d points", c.judges[1].Name, n+perPush)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

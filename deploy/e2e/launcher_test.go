@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
 	"github.com/kestrel-mon/kestrel/proto"
 )
 
@@ -33,17 +34,26 @@ func launcherConfigs(t *testing.T, dir string) (string, string) {
 	return cfg, agent
 }
 
+// startLauncher runs kestrel-run (stdout captured) with the configs in cfg
+// and NATS and Redis on the given addresses, and waits for its start
+// summary.
+func startLauncher(t *testing.T, dir, cfg, natsAddr, redisAddr string) *proc {
+	t.Helper()
+	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), true,
+		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", natsAddr, "-redis", redisAddr)
+	waitRunning(t, "the launcher's start summary", 90*time.Second, func() bool {
+		return strings.Contains(run.stdout.String(), "Alarm events from Redis kestrel:events are printed below")
+	}, run)
+	return run
+}
+
 // The make-run launcher with the shipped rules: starts everything, prints
 // the demo alarm as it arrives, and stops in order on SIGINT.
 func TestLauncherDemoAlarm(t *testing.T) {
 	dir := t.TempDir()
 	cfg, agentAddr := launcherConfigs(t, dir)
 	natsAddr, redisAddr := freeAddr(t), freeAddr(t)
-	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), true,
-		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", natsAddr, "-redis", redisAddr)
-	waitRunning(t, "the launcher's start summary", 90*time.Second, func() bool {
-		return strings.Contains(run.stdout.String(), "Alarm events from Redis kestrel:events are printed below")
-	}, run)
+	run := startLauncher(t, dir, cfg, natsAddr, redisAddr)
 	out := run.stdout.String()
 	for _, want := range []string{"child output goes to " + filepath.Join(dir, "var", "log"), "nats://" + natsAddr, redisAddr, "/v1/push"} {
 		if !strings.Contains(out, want) {
@@ -57,18 +67,14 @@ func TestLauncherDemoAlarm(t *testing.T) {
 	line := regexp.MustCompile(`(?m)^event  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  PROBLEM  p0  demo-host  demo\.load  97  \(e_1_[0-9a-f]{32}, step 1/3\)  "demo load too high"$`)
 	waitRunning(t, "the demo alarm line", 60*time.Second, func() bool { return line.MatchString(run.stdout.String()) }, run)
 
-	if err := syscall.Kill(run.cmd.Process.Pid, syscall.SIGINT); err != nil {
+	if err := syscall.Kill(run.Pid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-run.done:
-	case <-time.After(90 * time.Second):
-		t.Fatal("launcher did not stop after SIGINT")
+	exitWithin(t, run, 90*time.Second, "after SIGINT")
+	if run.Err() != nil {
+		t.Fatalf("launcher exit: %v", run.Err())
 	}
-	if run.err != nil {
-		t.Fatalf("launcher exit: %v", run.err)
-	}
-	log := tail(run.logPath, 100)
+	log := spawn.TailFile(run.LogPath, 100)
 	order := []string{"stopping on signal", "kestrel-agent stopped", "kestrel-transfer stopped", "kestrel-judge stopped", "nats stopped", "redis-server stopped", "everything stopped"}
 	pos := -1
 	for _, s := range order {
@@ -80,7 +86,7 @@ func TestLauncherDemoAlarm(t *testing.T) {
 	}
 	// Nothing left listening.
 	for _, a := range []string{natsAddr, redisAddr, agentAddr} {
-		if tcpUp(a)() {
+		if spawn.TCPUp(a) {
 			t.Errorf("%s still answers after the launcher stopped", a)
 		}
 	}
@@ -98,15 +104,11 @@ func TestLauncherBusyPort(t *testing.T) {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), false,
 		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", ln.Addr().String(), "-redis", freeAddr(t))
-	select {
-	case <-run.done:
-	case <-time.After(60 * time.Second):
-		t.Fatal("launcher did not exit")
-	}
-	if run.err == nil {
+	exitWithin(t, run, 60*time.Second, "with a busy NATS port")
+	if run.Err() == nil {
 		t.Fatal("launcher exited 0 with a busy NATS port")
 	}
-	if log := tail(run.logPath, 20); !strings.Contains(log, "port "+port+" (NATS, "+ln.Addr().String()+") is in use by another process; stop it or") {
+	if log := spawn.TailFile(run.LogPath, 20); !strings.Contains(log, "port "+port+" (NATS, "+ln.Addr().String()+") is in use by another process; stop it or") {
 		t.Fatalf("launcher output:\n%s", log)
 	}
 }
@@ -117,11 +119,7 @@ func TestLauncherChildDies(t *testing.T) {
 	dir := t.TempDir()
 	cfg, _ := launcherConfigs(t, dir)
 	natsAddr, redisAddr := freeAddr(t), freeAddr(t)
-	run := startProc(t, dir, "kestrel-run", filepath.Join(binDir, "kestrel-run"), true,
-		"-bin", binDir, "-config", cfg, "-var", filepath.Join(dir, "var"), "-nats", natsAddr, "-redis", redisAddr)
-	waitRunning(t, "the launcher's start summary", 90*time.Second, func() bool {
-		return strings.Contains(run.stdout.String(), "Alarm events from Redis")
-	}, run)
+	run := startLauncher(t, dir, cfg, natsAddr, redisAddr)
 	m := regexp.MustCompile(`kestrel-judge\s+http://\S+\s+pid (\d+)`).FindStringSubmatch(run.stdout.String())
 	if m == nil {
 		t.Fatalf("no judge pid in:\n%s", run.stdout.String())
@@ -131,15 +129,11 @@ func TestLauncherChildDies(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-run.done:
-	case <-time.After(90 * time.Second):
-		t.Fatal("launcher did not exit after its judge died")
-	}
-	if run.err == nil {
+	exitWithin(t, run, 90*time.Second, "after its judge died")
+	if run.Err() == nil {
 		t.Fatal("launcher exited 0 after a child died")
 	}
-	log := tail(run.logPath, 60)
+	log := spawn.TailFile(run.LogPath, 60)
 	if !strings.Contains(log, "kestrel-judge died; stopping everything") || !strings.Contains(log, "killed by signal: killed") {
 		t.Fatalf("launcher log:\n%s", log)
 	}

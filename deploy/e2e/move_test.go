@@ -100,12 +100,12 @@ func TestSeriesMovingBetweenJudges(t *testing.T) {
 		switch step {
 		case 5:
 			t.Log("SIGTERM judge 1 (leave)")
-			syscall.Kill(c.judges[1].cmd.Process.Pid, syscall.SIGTERM)
+			syscall.Kill(c.judges[1].Pid(), syscall.SIGTERM)
 		case 9:
 			c.restartJudge(1)
 		case 14:
 			t.Log("SIGKILL judge 2")
-			syscall.Kill(c.judges[2].cmd.Process.Pid, syscall.SIGKILL)
+			syscall.Kill(c.judges[2].Pid(), syscall.SIGKILL)
 		case 19:
 			c.restartJudge(2)
 		case 24, 32:
@@ -119,7 +119,7 @@ func TestSeriesMovingBetweenJudges(t *testing.T) {
 			}
 		case 28:
 			t.Log("SIGTERM judge 1 again")
-			syscall.Kill(c.judges[1].cmd.Process.Pid, syscall.SIGTERM)
+			syscall.Kill(c.judges[1].Pid(), syscall.SIGTERM)
 		case 30:
 			c.restartJudge(1)
 		}

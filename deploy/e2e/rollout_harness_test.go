@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/fakeagent"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
@@ -116,15 +117,7 @@ func startMeta(t *testing.T, o metaOpts) *meta {
 			t.Fatalf("ops-meta exited:\n%s", m.proc.Output.String())
 		default:
 		}
-		resp, err := http.Get(m.url + "/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return errors.New(resp.Status)
-		}
-		return nil
+		return spawn.HTTPCheck(m.url + "/health")
 	})
 	return m
 }

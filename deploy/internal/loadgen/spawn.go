@@ -83,33 +83,18 @@ func Spawn(ctx context.Context, binDir, dir string, log *slog.Logger) (_ *Pipeli
 	}
 	judge := fmt.Sprintf("node_id: loadgen-judge\nnats:\n  urls: [%q]\nredis:\n  addr: %q\nrules_file: %q\nlog:\n  level: warn\n",
 		p.NATSURL, spawn.LocalAddr(redisPort), rules)
-	_, judgePort, err := s.Start(ctx, serviceSpec(binDir, dir, "kestrel-judge", judge))
+	_, judgePort, err := s.Start(ctx, spawn.ServiceSpec("kestrel-judge", filepath.Join(binDir, "kestrel-judge"), filepath.Join(dir, "judge.yaml"), judge))
 	if err != nil {
 		return nil, err
 	}
 	p.JudgeMetrics = "http://" + spawn.LocalAddr(judgePort) + "/metrics"
 	transfer := fmt.Sprintf("nats:\n  urls: [%q]\nlog:\n  level: warn\n", p.NATSURL)
-	_, transferPort, err := s.Start(ctx, serviceSpec(binDir, dir, "kestrel-transfer", transfer))
+	_, transferPort, err := s.Start(ctx, spawn.ServiceSpec("kestrel-transfer", filepath.Join(binDir, "kestrel-transfer"), filepath.Join(dir, "transfer.yaml"), transfer))
 	if err != nil {
 		return nil, err
 	}
 	p.TransferMetrics = "http://" + spawn.LocalAddr(transferPort) + "/metrics"
 	return p, nil
-}
-
-// serviceSpec is a Kestrel binary started with -c <dir>/<name>.yaml: conf
-// plus its http.listen on the port; ready when /health answers 200 (the
-// transfer's once it is connected and sees a judge).
-func serviceSpec(binDir, dir, name, conf string) spawn.Spec {
-	return spawn.Spec{
-		Name: name, Path: filepath.Join(binDir, name),
-		Args: func(port int) ([]string, error) {
-			path := filepath.Join(dir, name+".yaml")
-			body := conf + fmt.Sprintf("http:\n  listen: %q\n", spawn.LocalAddr(port))
-			return []string{"-c", path}, os.WriteFile(path, []byte(body), 0o644)
-		},
-		Up: spawn.HealthOK,
-	}
 }
 
 // Stop stops the children, newest first.

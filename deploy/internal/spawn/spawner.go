@@ -180,3 +180,18 @@ func NATSSpec(path, store string, args ...string) Spec {
 		},
 	}
 }
+
+// ServiceSpec is one of Kestrel's binaries (path) started as name with
+// -c confPath: conf (YAML without an http: block) and http.listen on
+// 127.0.0.1:<port>, written there before each start; ready when /health
+// answers 200 (HealthOK).
+func ServiceSpec(name, path, confPath, conf string) Spec {
+	return Spec{
+		Name: name, Path: path,
+		Args: func(port int) ([]string, error) {
+			body := conf + fmt.Sprintf("http:\n  listen: %q\n", LocalAddr(port))
+			return []string{"-c", confPath}, os.WriteFile(confPath, []byte(body), 0o644)
+		},
+		Up: HealthOK,
+	}
+}
