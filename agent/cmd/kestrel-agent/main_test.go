@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
-	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
-	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 // bin is the agent binary built for the process tests.
@@ -75,55 +73,19 @@ func agent(t *testing.T, yaml string) *proctest.Proc {
 // The first user's experience: NATS not there. The agent says so within a
 // second and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	url, _ := natsconntest.Unreachable(t)
-	p := agent(t, "step: 1\nnats: {urls: [\""+url+"\"]}\n")
-	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(p.LogLines("cannot reach NATS at "+url)) > 0 })
-	started, err := time.Parse(time.RFC3339Nano, p.LogLines("starting")[0]["time"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	said, _ := time.Parse(time.RFC3339Nano, p.LogLines("cannot reach NATS at")[0]["time"].(string))
-	if d := said.Sub(started); d > time.Second {
-		t.Errorf("cannot reach NATS logged %v after starting", d)
-	}
-	wait.For(t, "agent started", 10*time.Second, func() bool { return len(p.LogLines("agent started")) > 0 })
-	p.Stop(t, 2*time.Second)
+	proctest.CheckNATSDown(t, func(nats string) *proctest.Proc { return agent(t, "step: 1\n"+nats) })
 }
 
-// SIGTERM while the agent is still connecting to a server that accepted
-// the connection but never answers (connect_timeout is a minute).
+// SIGTERM while the agent is still connecting exits at once.
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	silent := natsconntest.StartSilent(t, 0)
-	p := agent(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
-	p.Stop(t, 2*time.Second)
-	if len(p.LogLines("stopped before starting")) != 1 {
-		t.Error("the stop while connecting is not logged")
-	}
+	proctest.CheckSIGTERMWhileConnecting(t, func(nats string) *proctest.Proc { return agent(t, nats) })
 }
 
 // A clean stop logs no warning (it used to log WARN nats disconnected
-// err=<nil>).
+// err=<nil>) and each shutdown step in order.
 func TestCleanStop(t *testing.T) {
 	srv := natstest.Start(t)
 	p := agent(t, "nats: {urls: [\""+srv.URL()+"\"]}\n")
-	wait.For(t, "connected", 10*time.Second, func() bool { return len(p.LogLines("nats connected")) > 0 })
-	p.Stop(t, 10*time.Second)
-	for _, l := range p.LogLines("") {
-		if l["level"] != "INFO" {
-			t.Errorf("not INFO: %v", l)
-		}
-	}
-	for _, step := range []string{"stop http", "stop collection", "flush retry queue", "drain nats"} {
-		found := false
-		for _, l := range p.LogLines("shutdown step done") {
-			found = found || l["step"] == step
-		}
-		if !found {
-			t.Errorf("shutdown step %q not logged", step)
-		}
-	}
-	if len(p.LogLines("nats disconnected")) != 1 {
-		t.Error("the disconnect is not logged")
-	}
+	proctest.Logged(t, p, "nats connected")
+	proctest.CheckCleanStop(t, p, 10*time.Second, "stop http", "stop collection", "flush retry queue", "drain nats")
 }

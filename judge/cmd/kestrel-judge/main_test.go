@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
@@ -110,47 +109,15 @@ func judge(t *testing.T, yaml string) *proctest.Proc {
 	return proctest.Start(t, bin, "-c", judgeConfig(t, yaml))
 }
 
-// logged waits until p logged a line whose msg starts with prefix and
-// returns when.
-func logged(t *testing.T, p *proctest.Proc, prefix string) time.Time {
-	t.Helper()
-	wait.For(t, prefix+" logged", 20*time.Second, func() bool {
-		select {
-		case <-p.Exited():
-			t.Fatalf("exited before logging %q", prefix)
-		default:
-		}
-		return len(p.LogLines(prefix)) > 0
-	})
-	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(p.LogLines(prefix)[0]["time"]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return at
-}
-
 // NATS not there: the judge says so within a second of starting, keeps
 // trying, and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	url, _ := natsconntest.Unreachable(t)
-	p := judge(t, "nats: {urls: [\""+url+"\"]}\n")
-	said := logged(t, p, "cannot reach NATS at "+url)
-	if d := said.Sub(logged(t, p, "starting")); d > time.Second {
-		t.Errorf("cannot reach NATS logged %v after starting", d)
-	}
-	p.Stop(t, 2*time.Second)
+	proctest.CheckNATSDown(t, func(nats string) *proctest.Proc { return judge(t, nats) })
 }
 
-// SIGTERM while the judge is still connecting to a server that accepted
-// the connection but never answers (connect_timeout is a minute).
+// SIGTERM while the judge is still connecting exits at once.
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	silent := natsconntest.StartSilent(t, 0)
-	p := judge(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
-	p.Stop(t, 2*time.Second)
-	if len(p.LogLines("stopped before starting")) != 1 {
-		t.Error("the stop while connecting is not logged")
-	}
+	proctest.CheckSIGTERMWhileConnecting(t, func(nats string) *proctest.Proc { return judge(t, nats) })
 }
 
 // A clean start and stop logs nothing above INFO (every shutdown used to
@@ -161,23 +128,8 @@ func TestCleanStop(t *testing.T) {
 	ns := natstest.StartServer(t)
 	rs := redistest.Start(t)
 	p := judge(t, fmt.Sprintf("nats: {urls: [%q]}\nredis: {addr: %q}\n", ns.ClientURL(), rs.Addr))
-	logged(t, p, "judge started")
-	p.Stop(t, 20*time.Second)
-	for _, l := range p.LogLines("") {
-		if l["level"] != "INFO" {
-			t.Errorf("not INFO: %v", l)
-		}
-	}
-	var steps []string
-	for _, l := range p.LogLines("shutdown step done") {
-		steps = append(steps, fmt.Sprint(l["step"]))
-	}
-	if got, want := strings.Join(steps, ", "), "leave, drain requests, finish in-flight, stop http, close redis, close nats"; got != want {
-		t.Errorf("shutdown steps %s, want %s", got, want)
-	}
-	if len(p.LogLines("nats disconnected")) != 1 {
-		t.Error("the disconnect is not logged once")
-	}
+	proctest.Logged(t, p, "judge started")
+	proctest.CheckCleanStop(t, p, 20*time.Second, "leave", "drain requests", "finish in-flight", "stop http", "close redis", "close nats")
 }
 
 // The judge started from another directory finds rules_file next to its

@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
-	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 )
 
 // transfer starts the binary with yaml (http on a free port, JSON logs).
@@ -61,27 +59,12 @@ func TestFlagsAndConfigErrors(t *testing.T) {
 // NATS not there: the transfer says so within a second, keeps trying,
 // and stops at once on SIGTERM.
 func TestNATSDown(t *testing.T) {
-	url, _ := natsconntest.Unreachable(t)
-	p := transfer(t, "nats: {urls: [\""+url+"\"]}\n")
-	wait.For(t, "cannot reach NATS logged", 10*time.Second, func() bool { return len(p.LogLines("cannot reach NATS at "+url)) > 0 })
-	started, err := time.Parse(time.RFC3339Nano, p.LogLines("starting")[0]["time"].(string))
-	if err != nil {
-		t.Fatal(err)
-	}
-	said, _ := time.Parse(time.RFC3339Nano, p.LogLines("cannot reach NATS at")[0]["time"].(string))
-	if d := said.Sub(started); d > time.Second {
-		t.Errorf("cannot reach NATS logged %v after starting", d)
-	}
-	p.Stop(t, 2*time.Second)
+	proctest.CheckNATSDown(t, func(nats string) *proctest.Proc { return transfer(t, nats) })
 }
 
-// SIGTERM while still connecting to a server that accepted the connection
-// but never answers (connect_timeout is a minute).
+// SIGTERM while the transfer is still connecting exits at once.
 func TestSIGTERMWhileConnecting(t *testing.T) {
-	silent := natsconntest.StartSilent(t, 0)
-	p := transfer(t, "nats: {urls: [\""+silent.URL()+"\"], connect_timeout: 1m}\n")
-	wait.For(t, "connection to NATS", 10*time.Second, func() bool { return silent.Accepted() > 0 })
-	p.Stop(t, 2*time.Second)
+	proctest.CheckSIGTERMWhileConnecting(t, func(nats string) *proctest.Proc { return transfer(t, nats) })
 }
 
 // A clean stop logs every shutdown step and nothing above INFO (it used to
@@ -89,23 +72,6 @@ func TestSIGTERMWhileConnecting(t *testing.T) {
 func TestCleanStop(t *testing.T) {
 	srv := natstest.StartServer(t)
 	p := transfer(t, "nats: {urls: [\""+srv.ClientURL()+"\"]}\nmembership: {timeout: 1s, rejoin_hold: 200ms}\n")
-	wait.For(t, "forwarding", 20*time.Second, func() bool { return len(p.LogLines("forwarding")) > 0 })
-	p.Stop(t, 15*time.Second)
-	for _, l := range p.LogLines("") {
-		if l["level"] != "INFO" {
-			t.Errorf("not INFO: %v", l)
-		}
-	}
-	for _, step := range []string{"stop forwarding", "stop membership and stream keeper", "stop http", "drain nats"} {
-		found := false
-		for _, l := range p.LogLines("shutdown step done") {
-			found = found || l["step"] == step
-		}
-		if !found {
-			t.Errorf("shutdown step %q not logged", step)
-		}
-	}
-	if len(p.LogLines("nats disconnected")) != 1 {
-		t.Error("the disconnect is not logged")
-	}
+	proctest.Logged(t, p, "forwarding")
+	proctest.CheckCleanStop(t, p, 15*time.Second, "stop forwarding", "stop membership and stream keeper", "stop http", "drain nats")
 }
