@@ -35,15 +35,11 @@ func (k ErrorKind) String() string {
 }
 
 // Metrics count what happens on the connection, named <prefix>_nats_...
-// so every binary keeps its names: the transfer's
-// kestrel_transfer_nats_async_errors_total{kind} and the judge's
-// kestrel_judge_nats_slow_consumer_events_total. Both are defined for
-// every binary; they count the same slow-consumer events.
+// (the judge's former kestrel_judge_nats_slow_consumer_events_total is
+// <prefix>_nats_async_errors_total{kind="slow_consumer"}).
 type Metrics struct {
 	// AsyncErrors: <prefix>_nats_async_errors_total{kind}.
 	AsyncErrors *prometheus.CounterVec
-	// SlowConsumerEvents: <prefix>_nats_slow_consumer_events_total.
-	SlowConsumerEvents prometheus.Counter
 }
 
 // NewMetrics returns the connection metrics named <prefix>_nats_..., e.g.
@@ -53,14 +49,12 @@ func NewMetrics(reg prometheus.Registerer, prefix string) *Metrics {
 		AsyncErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: prefix + "_nats_async_errors_total",
 			Help: "Asynchronous NATS errors, by kind (slow_consumer: the client dropped messages of a subscription; they are redelivered or retried)."},
 			[]string{"kind"}),
-		SlowConsumerEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: prefix + "_nats_slow_consumer_events_total",
-			Help: "Slow consumer errors on the NATS connection (a subscription's pending limit was hit and messages were dropped)."}),
 	}
 	for _, k := range []ErrorKind{KindSlowConsumer, KindOther} {
 		m.AsyncErrors.WithLabelValues(k.String())
 	}
 	if reg != nil {
-		reg.MustRegister(m.AsyncErrors, m.SlowConsumerEvents)
+		reg.MustRegister(m.AsyncErrors)
 	}
 	return m
 }
@@ -70,7 +64,4 @@ func (m *Metrics) asyncError(k ErrorKind) {
 		return
 	}
 	m.AsyncErrors.WithLabelValues(k.String()).Inc()
-	if k == KindSlowConsumer {
-		m.SlowConsumerEvents.Inc()
-	}
 }

@@ -119,7 +119,7 @@ func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 	// The first request blocks the handler, two wait in the pending queue,
 	// the rest are dropped.
 	wait.For(t, "slow consumer drops", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_requests_dropped_total") >= sent-3 })
-	wait.For(t, "slow consumer event", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_nats_slow_consumer_events_total") >= 1 })
+	wait.For(t, "slow consumer event", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_nats_async_errors_total") >= 1 }) // kind slow_consumer (other is 0)
 	if d := metricValue(t, m, "kestrel_judge_request_queue_depth"); d < 1 || d > 2 {
 		t.Errorf("request queue depth %v, want 1 or 2 (the pending limit)", d)
 	}
