@@ -74,7 +74,7 @@ func (m *Membership) stale(msg proto.MemberMsg, st *node, now time.Time) {
 		return
 	}
 	m.met.MemberMsgsDropped.WithLabelValues(DropDuplicateNode).Inc()
-	if n, ok := m.rl.Allow("duplicate_node:" + msg.Node); ok {
+	if ok, n := m.rl.Allow("duplicate_node:" + msg.Node); ok {
 		m.log.Error("two processes heartbeat under one node id: the one known keeps the ring position, stop the other",
 			"node", msg.Node, "incarnation", st.incarnation, "other_incarnation", msg.Incarnation,
 			"other_replaced", slices.Contains(st.retired, msg.Incarnation), "suppressed", n)

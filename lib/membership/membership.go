@@ -390,7 +390,7 @@ func (m *Membership) HandleData(data []byte, now time.Time) {
 	mm, err := proto.DecodeMemberMsg(data)
 	if err != nil {
 		m.met.MemberMsgsDropped.WithLabelValues(DropBadMsg).Inc()
-		if n, ok := m.rl.Allow(DropBadMsg); ok {
+		if ok, n := m.rl.Allow(DropBadMsg); ok {
 			m.log.Warn("bad member message dropped", "err", err, "bytes", len(data), "suppressed", n)
 		}
 		return

@@ -136,7 +136,7 @@ func (m *Membership) publishEvicts(nc *nats.Conn, subject string) {
 		}
 		if err != nil {
 			m.met.EvictsPublished.WithLabelValues(PublishError).Inc()
-			if n, ok := m.rl.Allow("evict_publish"); ok {
+			if ok, n := m.rl.Allow("evict_publish"); ok {
 				m.log.Warn("cannot publish evict message", "node", msg.Node, "reason", msg.Reason, "err", err, "suppressed", n)
 			}
 			continue

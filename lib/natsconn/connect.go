@@ -139,7 +139,7 @@ func options(c Config, o Options, log *slog.Logger, d *dialer) ([]nats.Option, e
 			if isDialError(err) || errors.Is(err, nats.ErrNoServers) {
 				return
 			}
-			if suppressed, ok := asyncLog.Allow("connect"); ok {
+			if ok, suppressed := asyncLog.Allow("connect"); ok {
 				log.Warn("cannot connect to NATS", "err", err, "suppressed", suppressed)
 			}
 		}),
@@ -150,7 +150,7 @@ func options(c Config, o Options, log *slog.Logger, d *dialer) ([]nats.Option, e
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			kind := KindOf(err)
 			o.Metrics.asyncError(kind)
-			if suppressed, ok := asyncLog.Allow(kind.String()); ok {
+			if ok, suppressed := asyncLog.Allow(kind.String()); ok {
 				subj, dropped := "", 0
 				if sub != nil {
 					subj = sub.Subject

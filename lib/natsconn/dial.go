@@ -128,7 +128,7 @@ func (d *dialer) failed(address string, err error) error {
 	if !ok {
 		u = address // a server the cluster told us about
 	}
-	if suppressed, ok := d.limiter.Load().Allow(address); ok {
+	if ok, suppressed := d.limiter.Load().Allow(address); ok {
 		d.log.Warn("cannot reach NATS at "+u, "err", err, "suppressed", suppressed)
 	}
 	return &dialError{err}

@@ -25,9 +25,9 @@ func New(every time.Duration) *Limiter {
 	return &Limiter{every: every, state: make(map[string]*entry)}
 }
 
-// Allow reports whether a line for key may be logged now, and how many
-// were suppressed since the last allowed one.
-func (l *Limiter) Allow(key string) (suppressed int, ok bool) {
+// Allow reports whether a line for key may be logged now (ok), and how
+// many were suppressed since the last allowed one.
+func (l *Limiter) Allow(key string) (ok bool, suppressed int) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -38,10 +38,10 @@ func (l *Limiter) Allow(key string) (suppressed int, ok bool) {
 	}
 	if !e.last.IsZero() && now.Sub(e.last) < l.every {
 		e.suppressed++
-		return 0, false
+		return false, 0
 	}
 	n := e.suppressed
 	e.suppressed = 0
 	e.last = now
-	return n, true
+	return true, n
 }

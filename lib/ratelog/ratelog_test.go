@@ -11,7 +11,7 @@ func TestAllow(t *testing.T) {
 		l := New(10 * time.Second)
 		f := func(key string, wantSuppressed int, wantOK bool) {
 			t.Helper()
-			if n, ok := l.Allow(key); n != wantSuppressed || ok != wantOK {
+			if ok, n := l.Allow(key); n != wantSuppressed || ok != wantOK {
 				t.Fatalf("Allow(%q) = (%d, %v), want (%d, %v)", key, n, ok, wantSuppressed, wantOK)
 			}
 		}

@@ -75,7 +75,7 @@ func New(hostname string, tags map[string]string, step int, m *Metrics, log *slo
 
 func (c *Collector) fail(source string, err error) {
 	c.m.Errors.WithLabelValues(source).Inc()
-	if suppressed, ok := c.rl.Allow(source); ok {
+	if ok, suppressed := c.rl.Allow(source); ok {
 		c.log.Warn("collect failed", "collector", source, "err", err, "suppressed", suppressed)
 	}
 }

@@ -333,7 +333,7 @@ func (p *Publisher) dropLocked(b *batch, reason string) {
 }
 
 func (p *Publisher) logDrop(reason string, batches, points int, err error) {
-	if suppressed, ok := p.rl.Allow("drop:" + reason); ok {
+	if ok, suppressed := p.rl.Allow("drop:" + reason); ok {
 		args := []any{"reason", reason, "batches", batches, "points", points, "suppressed", suppressed}
 		if err != nil {
 			args = append(args, "err", err)
@@ -448,7 +448,7 @@ func (p *Publisher) run(ctx context.Context) {
 				p.resolveLocked(qb, false)
 			}
 			backoff = nextBackoff(backoff, p.cfg.InitialBackoff, p.cfg.MaxBackoff)
-			if suppressed, ok := p.rl.Allow("publish:" + kind); ok {
+			if ok, suppressed := p.rl.Allow("publish:" + kind); ok {
 				p.log.Warn("publish failed, will retry", "kind", kind, "err", err, "msg_id", b.id,
 					"attempts", b.attempts, "backoff", backoff, "queued_batches", len(p.q), "suppressed", suppressed)
 			}

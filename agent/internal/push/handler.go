@@ -125,7 +125,7 @@ func (h *Handler) badRequest(w http.ResponseWriter, why BadRequest, body string)
 // taken (they are published; a client that pushes them again makes
 // duplicates, which the judge ignores).
 func (h *Handler) abandoned(w http.ResponseWriter, r *http.Request, while string, queued int) {
-	if suppressed, ok := h.rl.Allow("abandoned"); ok {
+	if ok, suppressed := h.rl.Allow("abandoned"); ok {
 		h.Log.Info("push abandoned by the client", "while", while, "points_queued", queued,
 			"remote", r.RemoteAddr, "err", context.Cause(r.Context()), "suppressed", suppressed)
 	}
@@ -181,7 +181,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.M.Rejected.WithLabelValues(rj.Reason).Inc()
 	}
 	if len(rejected) > 0 {
-		if suppressed, ok := h.rl.Allow("rejected"); ok {
+		if ok, suppressed := h.rl.Allow("rejected"); ok {
 			h.Log.Warn("pushed points rejected", "rejected", len(rejected), "accepted", len(points),
 				"first", rejected[0].Error, "suppressed", suppressed)
 		}
@@ -220,7 +220,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			h.reply(w, http.StatusInternalServerError, "points not accepted: "+err.Error()+"\n")
 		}
-		if suppressed, ok := h.rl.Allow("refused"); ok {
+		if ok, suppressed := h.rl.Allow("refused"); ok {
 			h.Log.Warn("push refused", "points", len(points), "err", err, "suppressed", suppressed)
 		}
 		return

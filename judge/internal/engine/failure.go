@@ -135,12 +135,12 @@ func (e *Engine) pointFailed(f failure, key string, err error) {
 		return
 	}
 	if f == failRetry {
-		if n, ok := e.rl.Allow("point_retry"); ok {
+		if ok, n := e.rl.Allow("point_retry"); ok {
 			e.log.Warn("points not judged: transient failure, the transfer sends them again", "series", key, "err", err, "suppressed", n)
 		}
 		return
 	}
-	if n, ok := e.rl.Allow("point_failed"); ok {
+	if ok, n := e.rl.Allow("point_failed"); ok {
 		e.log.Error("point not judged: the error will recur; the transfer dead-letters it after its limit", "series", key, "err", err, "suppressed", n)
 	}
 }

@@ -50,7 +50,7 @@ func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
 // again by the transfer).
 func (e *Engine) redisError(what string, err error, kv ...any) {
 	e.m.RedisErrors.Inc()
-	if n, ok := e.rl.Allow("redis"); ok {
+	if ok, n := e.rl.Allow("redis"); ok {
 		e.log.Warn("redis failed: the points are reported unjudged to the transfer, which sends them again",
 			append([]any{"op", what, "err", err, "suppressed", n}, kv...)...)
 	}
@@ -63,7 +63,7 @@ func (e *Engine) noteUnreadable(id string, st alarm.State) {
 		return
 	}
 	e.om.Unreadable.Inc()
-	if n, ok := e.rl.Allow("unreadable"); ok {
+	if ok, n := e.rl.Allow("unreadable"); ok {
 		e.log.Warn("unreadable alarm state, judged as absent; the next transition overwrites it",
 			"key", e.store.Keys().AlarmKey(id), "stored", strconv.Quote(st.Unreadable), "suppressed", n)
 	}

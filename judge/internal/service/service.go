@@ -148,7 +148,7 @@ func (s *Service) handle(msg *nats.Msg) {
 			// The transfer's request times out and it sends the points
 			// again; the alarm writes are idempotent (CAS).
 			s.m.ReplyErrors.Inc()
-			if suppressed, ok := s.replyLog.Allow("reply"); ok {
+			if ok, suppressed := s.replyLog.Allow("reply"); ok {
 				s.log.Warn("cannot reply to transfer", "err", rerr, "suppressed", suppressed)
 			}
 		}

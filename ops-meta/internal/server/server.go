@@ -197,7 +197,7 @@ func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
 // warnLimited logs msg at Warn at most once per 10 s per reason (the key),
 // with how many were suppressed since the last one.
 func (s *Server) warnLimited(reason, msg string, args ...any) {
-	if suppressed, ok := s.limiter.Allow(reason); ok {
+	if ok, suppressed := s.limiter.Allow(reason); ok {
 		s.log.Warn(msg, append(args, "reason", reason, "suppressed", suppressed)...)
 	}
 }

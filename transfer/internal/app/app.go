@@ -23,6 +23,7 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/deadletter"
 	"github.com/kestrel-mon/kestrel/transfer/internal/forward"
 	"github.com/kestrel-mon/kestrel/transfer/internal/httpapi"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ringcheck"
 	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
 	"github.com/nats-io/nats.go"
@@ -54,6 +55,8 @@ type App struct {
 	keeper         *stream.Keeper
 	ln             net.Listener
 	srv            *http.Server
+	pub            *ingest.Publisher // nil: no client listener enabled
+	listeners      []listener
 }
 
 // New builds every part and listens on http.listen. It connects to NATS
@@ -164,7 +167,14 @@ func (a *App) Run(ctx context.Context) error {
 	// NATS is not dialled again from here on.
 	a.stopConnecting()
 
-	sd := run.NewShutdown(a.log, a.cfg.ShutdownTimeout+httpStopTimeout+natsDrainTimeout+5*time.Second)
+	sd := run.NewShutdown(a.log, a.cfg.ShutdownTimeout+a.cfg.Ingest.PublishTimeout+httpStopTimeout+natsDrainTimeout+5*time.Second)
+	if a.pub != nil {
+		sd.Step("stop client listeners", func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, a.cfg.Ingest.PublishTimeout+time.Second)
+			defer cancel()
+			return a.stopIngest(ctx)
+		})
+	}
 	sd.Step("stop forwarding", func(context.Context) error {
 		stopEng()
 		<-engDone

@@ -30,7 +30,7 @@ func (e *Engine) ack(m *inMsg) {
 // (at-least-once), so nothing is lost, but the judge may see it twice.
 func (e *Engine) msgOpFailed(op string, err error) {
 	e.met.MsgOpError[op].Inc()
-	if n, ok := e.rl.Allow("msg_op:" + op); ok {
+	if ok, n := e.rl.Allow("msg_op:" + op); ok {
 		e.log.Warn("message operation failed: jetstream redelivers the message after ack_wait", "op", op, "err", err, "suppressed", n)
 	}
 }

@@ -116,13 +116,13 @@ func (e *Engine) pointsReply(b *batch, pf *proto.PointFailures, now time.Time) {
 	e.met.FailedTransient.Add(float64(retry))
 	e.met.FailedPermanent.Add(float64(failed))
 	if failed > 0 {
-		if c, ok := e.rl.Allow("failed:" + js.node); ok {
+		if ok, c := e.rl.Allow("failed:" + js.node); ok {
 			e.log.Warn("judge failed points with an error that will recur: sent again after retry_backoff, dead-lettered after dead_letter_after attempts",
 				"node", js.node, "failed", failed, "reason", pf.Reason, "suppressed", c)
 		}
 	}
 	if retry > 0 {
-		if c, ok := e.rl.Allow("retry:" + RetryPartial); ok {
+		if ok, c := e.rl.Allow("retry:" + RetryPartial); ok {
 			e.log.Warn("judge could not judge points for now (transient), retrying with backoff", "node", js.node, "points", retry, "reason", pf.Reason, "suppressed", c)
 		}
 	}
@@ -173,7 +173,7 @@ func (e *Engine) deadLettered(d *dlBatch, now time.Time) {
 	e.dlInflight--
 	if d.err != nil {
 		e.met.DeadLetterErrors.Inc()
-		if c, ok := e.rl.Allow("deadletter_error"); ok {
+		if ok, c := e.rl.Allow("deadletter_error"); ok {
 			e.log.Error("cannot publish to the dead-letter stream: the points stay held and are published again", "points", len(d.refs), "err", d.err, "retry_in", e.cfg.RetryBackoff, "suppressed", c)
 		}
 		if !e.stopping { // else handed back (Nak) at the end of shutdown
@@ -183,7 +183,7 @@ func (e *Engine) deadLettered(d *dlBatch, now time.Time) {
 		return
 	}
 	e.met.DeadLettered.Add(float64(len(d.refs)))
-	if c, ok := e.rl.Allow("deadlettered"); ok {
+	if ok, c := e.rl.Allow("deadlettered"); ok {
 		e.log.Error("points dead-lettered: they failed at a judge with an error that will recur; inspect and replay with `kestrel-transfer deadletter`",
 			"points", len(d.refs), "node", d.info.Judge, "attempts", d.info.Attempts, "reason", d.info.Reason, "suppressed", c)
 	}

@@ -90,7 +90,7 @@ func (e *Engine) waitFetchable(ctx context.Context) bool {
 
 func (e *Engine) fetchError(ctx context.Context, err error) {
 	e.met.FetchErrors.Inc()
-	if n, ok := e.rl.Allow("fetch"); ok {
+	if ok, n := e.rl.Allow("fetch"); ok {
 		e.log.Warn("fetch failed", "err", err, "suppressed", n)
 	}
 	t := time.NewTimer(min(e.cfg.FetchWait, time.Second))

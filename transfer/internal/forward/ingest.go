@@ -18,7 +18,7 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 			} else {
 				e.met.MessagesNaked.WithLabelValues(NakVersion).Inc()
 			}
-			if n, ok := e.rl.Allow("version"); ok {
+			if ok, n := e.rl.Allow("version"); ok {
 				e.log.Warn("batch from a newer codec: nak for redelivery to an upgraded transfer", "err", err, "delay", e.cfg.NakDelay, "suppressed", n)
 			}
 			return
@@ -28,7 +28,7 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 		} else {
 			e.met.MessagesTerminated.WithLabelValues(TermMalformed).Inc()
 		}
-		if n, ok := e.rl.Allow("malformed"); ok {
+		if ok, n := e.rl.Allow("malformed"); ok {
 			e.log.Warn("malformed batch terminated", "err", err, "suppressed", n)
 		}
 		return
@@ -77,7 +77,7 @@ func (e *Engine) handle(msg Msg, now time.Time) {
 
 func (e *Engine) reject(r proto.Reason, p *proto.Point) {
 	e.met.RejectedCounter(r).Inc()
-	if n, ok := e.rl.Allow(r.String()); ok {
+	if ok, n := e.rl.Allow(r.String()); ok {
 		e.log.Warn("point rejected", "reason", r.String(), "why", r.Text(), "endpoint", p.Endpoint, "metric", p.Metric, "suppressed", n)
 	}
 }

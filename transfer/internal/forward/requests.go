@@ -67,7 +67,7 @@ func (e *Engine) complete(b *batch, now time.Time) {
 		return
 	}
 	e.met.JudgeRetries.WithLabelValues(out.String()).Inc()
-	if n, ok := e.rl.Allow("retry:" + out.String()); ok {
+	if ok, n := e.rl.Allow("retry:" + out.String()); ok {
 		e.log.Warn("judge request failed, retrying", "node", js.node, "reason", out.String(), "points", len(b.refs), "err", b.err, "suppressed", n)
 	}
 	switch out {
@@ -136,7 +136,7 @@ func (e *Engine) movedReply(b *batch, refused []byte, now time.Time) {
 		e.pointDone(r)
 	}
 	e.met.PointsMoved.Add(float64(n))
-	if c, ok := e.rl.Allow("retry:" + RetryMoved); ok {
+	if ok, c := e.rl.Allow("retry:" + RetryMoved); ok {
 		e.log.Info("judge does not serve some points (MOVED), routing them again", "node", js.node, "moved", n, "accepted", len(b.refs)-n, "suppressed", c)
 	}
 	e.freeBatch(b)
@@ -153,7 +153,7 @@ func (e *Engine) slowDown(js *judgeQueue) {
 	js.slow = true
 	js.slowGauge.Set(1)
 	e.met.JudgeSlowdowns.Inc()
-	if n, ok := e.rl.Allow("slow:" + js.node); ok {
+	if ok, n := e.rl.Allow("slow:" + js.node); ok {
 		e.log.Warn("judge slow: fewer requests in flight and backoff, it stays in the ring", "node", js.node,
 			"max_inflight", js.limit, "suppressed", n)
 	}

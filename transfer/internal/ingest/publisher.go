@@ -188,7 +188,7 @@ func (p *Publisher) publish(b *batch) {
 	if err != nil {
 		p.met.Batches[resultError].Inc()
 		p.met.PointsUnstored.Add(float64(b.points))
-		if c, ok := p.rl.Allow("publish"); ok {
+		if ok, c := p.rl.Allow("publish"); ok {
 			p.log.Warn("cannot store points in the ingest stream: their clients get a retryable error", "points", b.points,
 				"subject", p.cfg.Subject, "err", err, "suppressed", c)
 		}
@@ -255,7 +255,7 @@ func (p *Publisher) Accepted(listener string, n int) {
 // per 10 s per listener and reason.
 func (p *Publisher) Rejected(listener string, r proto.Reason, endpoint, metric string) {
 	p.met.Rejected.WithLabelValues(listener, r.String()).Inc()
-	if c, ok := p.rl.Allow("rejected:" + listener + ":" + r.String()); ok {
+	if ok, c := p.rl.Allow("rejected:" + listener + ":" + r.String()); ok {
 		p.log.Warn("point rejected", "listener", listener, "reason", r.String(), "why", r.Text(),
 			"endpoint", endpoint, "metric", metric, "suppressed", c)
 	}
@@ -266,7 +266,7 @@ func (p *Publisher) Rejected(listener string, r proto.Reason, endpoint, metric s
 // reason.
 func (p *Publisher) Refused(listener, reason string, err error) {
 	p.met.Refused.WithLabelValues(listener, reason).Inc()
-	if c, ok := p.rl.Allow("refused:" + listener + ":" + reason); ok {
+	if ok, c := p.rl.Allow("refused:" + listener + ":" + reason); ok {
 		p.log.Warn("client request refused", "listener", listener, "reason", reason, "err", err, "suppressed", c)
 	}
 }

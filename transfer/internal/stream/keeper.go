@@ -150,7 +150,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			if k.Consumer() == nil {
 				k.setReason(err.Error())
 			}
-			if n, ok := k.rl.Allow("check"); ok {
+			if ok, n := k.rl.Allow("check"); ok {
 				k.log.Warn("stream check failed, retrying", "err", err, "in", backoff, "suppressed", n)
 			}
 			wait = backoff
