@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/lib/ring"
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -87,7 +88,7 @@ func TestRestartWithLowerIncarnationRejoins(t *testing.T) {
 // takes its place; the replaced one is stale from then on, even if it
 // comes back (no flapping).
 func TestTwoProcessesOneNodeID(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
 	m, err := New(Config{Timeout: 3 * time.Second, RejoinHold: 2 * time.Second, SuspectAfter: 3,
 		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}}, slog.New(slog.NewTextHandler(&logs, nil)), met)

@@ -1,15 +1,15 @@
 package membership
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/ring"
@@ -253,28 +253,10 @@ func TestMetricNames(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink safe for the subscription goroutine and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestBadMemberMessageCountedAndWarned(t *testing.T) {
 	srv := natstest.StartServer(t)
 	nc := natstest.Connect(t, srv)
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	met := NewMetrics(prometheus.NewRegistry(), "kestrel_transfer")
 	m, err := New(Config{Timeout: time.Hour, RejoinHold: time.Second, SuspectAfter: 3,
 		Ring: ring.Config{PartitionCount: 271, ReplicationFactor: 20, Load: 1.25}},

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/proctest"
 )
 

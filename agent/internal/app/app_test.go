@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/agent/internal/config"
-	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/lib/natsconn/natsconntest"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/agent/internal/natstest"
 	"github.com/kestrel-mon/kestrel/agent/internal/publish"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
+	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"

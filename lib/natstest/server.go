@@ -1,9 +1,8 @@
-// Package natstest runs an embedded NATS server with JetStream for the
-// agent's tests. It is not lib/natstest because the agent's tests need what
-// that one does not offer: server options (max_payload, credentials), a
-// restart on the same port with the same store (the publisher's retry
-// queue across an outage), and the ingest stream's messages read back.
 package natstest
+
+// This file: Server, the restartable form, for tests that need server
+// options (max_payload), a restart on the same port with the same store
+// (a publisher's retry queue across an outage) or a stream read back.
 
 import (
 	"context"
