@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/deploy/internal/spawn"
+	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -47,17 +47,13 @@ type clusterSpec struct {
 
 func startCluster(t *testing.T, spec clusterSpec) *cluster {
 	t.Helper()
-	redisBin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("install redis-server: apt-get install redis-server")
-	}
 	c := &cluster{t: t, dir: t.TempDir(), listens: map[*proc]string{}}
 	c.spawner = spawn.NewSpawner(c.dir, slog.New(slog.NewTextHandler(t.Output(), nil)))
 	c.spawner.Wait = 60 * time.Second
 	var port int
 	c.nats, port = c.spawn(spawn.NATSSpec(filepath.Join(binDir, "kestrel-nats"), filepath.Join(c.dir, "nats")))
 	c.natsURL = "nats://" + spawn.LocalAddr(port)
-	c.redis, port = c.spawn(spawn.RedisSpec(redisBin, filepath.Join(c.dir, "redis"), "--appendonly", "no"))
+	c.redis, port = c.spawn(spawn.RedisSpec(redistest.Binary(t), filepath.Join(c.dir, "redis"), "--appendonly", "no"))
 	c.redisAddr = spawn.LocalAddr(port)
 	c.rdb = redis.NewClient(&redis.Options{Addr: c.redisAddr})
 	t.Cleanup(func() { c.rdb.Close() })
