@@ -4,6 +4,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
+	"time"
 )
 
 // Flags are the command-line flags every binary has.
@@ -14,8 +17,8 @@ type Flags struct {
 	LogLevel string
 }
 
-// ParseFlags adds -c (defaulting to defaultConfig), -log.level and
-// -version to fs — a binary adds flags of its own before — and parses
+// ParseFlags adds -c (defaulting to defaultConfig), -log.level, -version
+// and -healthcheck <url> to fs — a binary adds flags of its own before — and parses
 // args. When done is true main returns code at once: ExitUsage after a bad
 // flag or an unexpected argument (the reason printed on fs's output),
 // ExitOK after printing "<fs.Name()> <version>" on stdout for -version.
@@ -23,6 +26,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, defaultConfig, version string, 
 	fs.StringVar(&f.ConfigPath, "c", defaultConfig, "config file (YAML)")
 	fs.StringVar(&f.LogLevel, "log.level", "", "override log.level (debug|info|warn|error)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	health := fs.String("healthcheck", "", "GET this URL and exit 0 on 200, 1 otherwise (a container's health check: images have no curl)")
 	if err := fs.Parse(args); err != nil {
 		return f, ExitUsage, true
 	}
@@ -34,5 +38,26 @@ func ParseFlags(fs *flag.FlagSet, args []string, defaultConfig, version string, 
 		fmt.Fprintf(stdout, "%s %s\n", fs.Name(), version)
 		return f, ExitOK, true
 	}
+	if *health != "" {
+		return f, HealthCheck(*health, fs.Output()), true
+	}
 	return f, ExitOK, false
+}
+
+// HealthCheck GETs url (within 5 s) and returns ExitOK on a 200, else
+// ExitFailure with the reason on w.
+func HealthCheck(url string, w io.Writer) int {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintf(w, "unhealthy: %v\n", err)
+		return ExitFailure
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		fmt.Fprintf(w, "unhealthy: %s: %s\n", resp.Status, strings.TrimSpace(string(body)))
+		return ExitFailure
+	}
+	return ExitOK
 }

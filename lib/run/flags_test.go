@@ -3,6 +3,8 @@ package run
 import (
 	"bytes"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -38,6 +40,31 @@ func TestParseFlags(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), tc.stderrPart) || (tc.stderrPart == "" && stderr.Len() > 0) {
 			t.Errorf("%q: stderr %q, want %q", tc.args, stderr.String(), tc.stderrPart)
+		}
+	}
+}
+
+func TestHealthCheckFlag(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) })
+	mux.HandleFunc("/sick", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "stream not ready", 503) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, c := range []struct {
+		url  string
+		code int
+		out  string
+	}{
+		{srv.URL + "/ok", ExitOK, ""},
+		{srv.URL + "/sick", ExitFailure, "unhealthy: 503 Service Unavailable: stream not ready"},
+		{"http://127.0.0.1:1/x", ExitFailure, "unhealthy: "},
+	} {
+		var stdout, stderr bytes.Buffer
+		fs := flag.NewFlagSet("kestrel-x", flag.ContinueOnError)
+		fs.SetOutput(&stderr)
+		_, code, done := ParseFlags(fs, []string{"-healthcheck", c.url}, "x.yaml", "1", &stdout)
+		if !done || code != c.code || !strings.Contains(stderr.String(), c.out) {
+			t.Errorf("%s: done %v code %d stderr %q", c.url, done, code, stderr.String())
 		}
 	}
 }
