@@ -15,7 +15,6 @@ import (
 	"github.com/kestrel-mon/kestrel/judge/internal/config"
 	"github.com/kestrel-mon/kestrel/judge/internal/engine"
 	"github.com/kestrel-mon/kestrel/judge/internal/httpapi"
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/service"
@@ -23,6 +22,8 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/run"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -30,8 +31,8 @@ import (
 type App struct {
 	cfg     config.Config
 	log     *slog.Logger
-	M       *metrics.Metrics
-	natsM   *natsconn.Metrics
+	reg     *prometheus.Registry // every part's metrics, served on /metrics
+	rulesM  *rulesMetrics
 	Rules   *rules.Holder
 	Engine  *engine.Engine
 	rdb     *redis.Client
@@ -54,13 +55,15 @@ type App struct {
 // NATS answered, and NATS is not dialled again once it is done. Run
 // starts the work.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
-	a := &App{cfg: cfg, log: log, M: metrics.New()}
+	a := &App{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.rulesM = newRulesMetrics(a.reg)
 	rh, err := rules.NewHolder(cfg.RulesFile, cfg.Window.Size)
 	if err != nil {
 		return nil, err
 	}
 	a.Rules = rh
-	a.M.Rules.Set(float64(rh.Get().Len()))
+	a.rulesM.rules.Set(float64(rh.Get().Len()))
 	tc, err := cfg.Redis.TLS.Config("redis.tls")
 	if err != nil {
 		return nil, err
@@ -79,7 +82,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		WindowSize: cfg.Window.Size, IdleEvict: cfg.Window.IdleEvict,
 		MinInterval: int64(cfg.Alarm.MinInterval / time.Second),
 		Workers:     cfg.Workers, QueueLen: cfg.QueueLen, OpTimeout: cfg.Redis.OpTimeout,
-	}, rh, a.store, a.M, log)
+	}, rh, a.store, engine.NewMetrics(a.reg), log)
 	if a.subj, err = proto.NewSubjects(cfg.NATS.SubjectPrefix); err != nil {
 		return nil, err
 	}
@@ -91,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		_ = a.rdb.Close()
 		return nil, err
 	}
-	a.svc = service.New(a.nc, a.subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval, a.M, log)
+	a.svc = service.New(a.nc, a.subj, cfg.NodeID, a.Engine, cfg.HeartbeatInterval, service.NewMetrics(a.reg), log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		a.stopConnecting()
@@ -101,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	}
 	a.ln = ln
 	a.httpSrv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: httpapi.Handler(httpapi.Deps{
-		Registry: a.M.Registry,
+		Registry: a.reg,
 		History:  a.Engine.History,
 		Rules:    rh.Get,
 		Active:   a.store.Active,
@@ -119,20 +122,6 @@ func (a *App) HTTPAddr() string { return a.ln.Addr().String() }
 
 // NodeID returns the node id.
 func (a *App) NodeID() string { return a.cfg.NodeID }
-
-// Reload re-reads the rules file; on error the old rules stay.
-func (a *App) Reload() error {
-	s, err := a.Rules.Reload()
-	if err != nil {
-		a.M.ReloadError.Inc()
-		a.log.Error("rules reload failed, keeping the old rules", "file", a.cfg.RulesFile, "err", err)
-		return err
-	}
-	a.M.ReloadOK.Inc()
-	a.M.Rules.Set(float64(s.Len()))
-	a.log.Info("rules reloaded", "file", a.cfg.RulesFile, "rules", s.Len())
-	return nil
-}
 
 // checkNATS is the /health check of the NATS connection.
 func (a *App) checkNATS(context.Context) error {
@@ -152,7 +141,7 @@ func (a *App) connect(ctx context.Context) error {
 	nc, err := natsconn.Connect(ctx, a.cfg.NATS, natsconn.Options{
 		Name:    "kestrel-judge " + a.cfg.NodeID,
 		Log:     a.log,
-		Metrics: natsconn.NewMetrics(a.M.Registry, "kestrel_judge"),
+		Metrics: natsconn.NewMetrics(a.reg, "kestrel_judge"),
 		OnDisconnect: func(*nats.Conn, error) {
 			a.cl.suspend(owner.Disconnected, "nats disconnected")
 		},

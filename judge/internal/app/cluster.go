@@ -40,7 +40,7 @@ func newCluster(a *App) (*cluster, error) {
 		Timeout: cfg.Membership.Timeout, RejoinHold: cfg.Membership.RejoinHold,
 		SuspectAfter: 1 << 30, // judges send no requests to judges
 		Ring:         rc, Self: cfg.NodeID,
-	}, a.log, membership.NewMetrics(a.M.Registry, "kestrel_judge"))
+	}, a.log, membership.NewMetrics(a.reg, "kestrel_judge"))
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +55,7 @@ func newCluster(a *App) (*cluster, error) {
 		gained: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_partitions_gained_total", Help: "Partitions this judge gained (each starts a new ownership period: windows dropped, states re-read)."}),
 		lost:   prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_partitions_lost_total", Help: "Partitions this judge stopped owning (ring change, lost NATS connection)."}),
 	}
-	a.M.Registry.MustRegister(c.owned, c.gained, c.lost)
+	a.reg.MustRegister(c.owned, c.gained, c.lost)
 	return c, nil
 }
 

@@ -31,5 +31,6 @@
 // Files: engine.go (Engine, Submit, requests), own.go (ownership, prepare,
 // state loads), shard.go (a worker's series and points), transition.go
 // (the state machine's writes), failure.go (how unjudged points are
-// reported).
+// reported), metrics.go (the engine's metrics, registered on the judge's
+// registry by NewMetrics).
 package engine

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/window"
@@ -34,7 +33,7 @@ type Engine struct {
 	cfg    Config
 	rules  *rules.Holder
 	store  *alarm.Store
-	m      *metrics.Metrics
+	m      *Metrics
 	log    *slog.Logger
 	shards []*shard
 
@@ -46,8 +45,6 @@ type Engine struct {
 	reqPool  sync.Pool
 
 	own *owner.Tracker // nil: every series is served (tests, tools)
-	om  *ownMetrics
-	fm  *failMetrics
 	rl  *ratelog.Limiter
 
 	series   atomic.Int64
@@ -60,7 +57,7 @@ type Engine struct {
 }
 
 // New builds an engine. Start launches its workers.
-func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, log *slog.Logger) *Engine {
+func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *Metrics, log *slog.Logger) *Engine {
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
 	}
@@ -73,7 +70,7 @@ func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, l
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 3 * time.Second
 	}
-	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), om: newOwnMetrics(m.Registry), fm: newFailMetrics(m.Registry), rl: ratelog.New(10 * time.Second)}
+	e := &Engine{cfg: cfg, rules: rh, store: store, m: m, log: log, ctx: context.Background(), rl: ratelog.New(10 * time.Second)}
 	for i := 0; i < cfg.Workers; i++ {
 		e.shards = append(e.shards, &shard{
 			e:      e,
@@ -90,7 +87,7 @@ func New(cfg Config, rh *rules.Holder, store *alarm.Store, m *metrics.Metrics, l
 		}
 		return r
 	}
-	m.QueueDepth(func() float64 {
+	m.registerQueueDepth(func() float64 {
 		n := 0
 		for _, s := range e.shards {
 			n += len(s.ch)
@@ -288,7 +285,7 @@ func (e *Engine) Sweep(now time.Time) int {
 	if pruned > 0 {
 		e.series.Add(int64(-pruned))
 		e.m.Series.Sub(float64(pruned))
-		e.om.SeriesPruned.Add(float64(pruned))
+		e.m.SeriesPruned.Add(float64(pruned))
 		e.log.Info("dropped series no longer owned", "count", pruned)
 	}
 	if total > 0 {

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 )
@@ -63,7 +63,8 @@ expressions:
 
 type fixture struct {
 	e   *Engine
-	m   *metrics.Metrics
+	m   *Metrics
+	reg *prometheus.Registry // m's
 	rdb *redis.Client
 }
 
@@ -76,10 +77,11 @@ func newEngine(t testing.TB, addr, rulesYAML string) fixture {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second, ReadTimeout: time.Second})
 	t.Cleanup(func() { _ = rdb.Close() })
 	store := alarm.NewStore(rdb, alarm.Keys{Prefix: "kestrel:", EventListFormat: "event:p%d", EventListLen: 100, StreamKey: "kestrel:events", StreamMaxLen: 100})
-	m := metrics.New()
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
 	e := New(Config{WindowSize: 11, IdleEvict: time.Hour, MinInterval: 300, Workers: 4, QueueLen: 4, OpTimeout: time.Second},
 		rules.HolderOf(rs), store, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	return fixture{e: e, m: m, rdb: rdb}
+	return fixture{e: e, m: m, reg: reg, rdb: rdb}
 }
 
 func gauge(ep, metric string, ts int64, v float64, tags ...proto.Tag) proto.Point {

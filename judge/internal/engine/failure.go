@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -60,21 +59,6 @@ func classify(err error) failure {
 	return failRetry
 }
 
-type failMetrics struct {
-	Retry     prometheus.Counter
-	Permanent prometheus.Counter
-}
-
-func newFailMetrics(reg prometheus.Registerer) *failMetrics {
-	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_points_failed_total",
-		Help: "Points not judged and reported failed to the transfer, by class: transient (Redis unreachable or slow; sent again, never dead-lettered), permanent (an error that will recur, e.g. WRONGTYPE on an event list; the transfer dead-letters the point after its limit)."},
-		[]string{"class"})
-	if reg != nil {
-		reg.MustRegister(v)
-	}
-	return &failMetrics{Retry: v.WithLabelValues("transient"), Permanent: v.WithLabelValues("permanent")}
-}
-
 // fail reports points [from, to) of part pt as not judged (how: f), with
 // err as the reason when it is the request's first. Workers of several
 // shards may fail points of one request at once.
@@ -85,11 +69,11 @@ func (r *request) fail(pt *part, from, to int, f failure, err error) {
 	e := r.e
 	switch f {
 	case failMoved:
-		e.om.PointsMoved.Add(float64(to - from))
+		e.m.PointsMoved.Add(float64(to - from))
 	case failRetry:
-		e.fm.Retry.Add(float64(to - from))
+		e.m.FailedTransient.Add(float64(to - from))
 	case failPermanent:
-		e.fm.Permanent.Add(float64(to - from))
+		e.m.FailedPermanent.Add(float64(to - from))
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -113,7 +97,7 @@ func (r *request) fail(pt *part, from, to int, f failure, err error) {
 // Submit calls it before the request's parts are dispatched.
 func (r *request) refuse(i int) {
 	r.refused = proto.BitSet(r.refused, i)
-	r.e.om.PointsMoved.Inc()
+	r.e.m.PointsMoved.Inc()
 }
 
 // replyErr returns the reply error for the request's unjudged points: nil

@@ -82,7 +82,7 @@ func TestPoisonPointFailsAlone(t *testing.T) {
 	if n := len(events(t, f.rdb, 2)); n != 38 {
 		t.Fatalf("%d PROBLEM events for the 38 good series, want 38", n)
 	}
-	if n := testutil.ToFloat64(f.e.fm.Permanent); n != 1 {
+	if n := testutil.ToFloat64(f.m.FailedPermanent); n != 1 {
 		t.Fatalf("permanent failures counted %v, want 1", n)
 	}
 	// The same request again: the good points are duplicates now, the
@@ -117,7 +117,7 @@ func TestRedisDownReportsRetryNotFailed(t *testing.T) {
 			t.Fatalf("point %d: retry %v failed %v, want retry only", i, proto.BitHas(pf.Retry, i), proto.BitHas(pf.Failed, i))
 		}
 	}
-	if n := testutil.ToFloat64(f.e.fm.Permanent); n != 0 {
+	if n := testutil.ToFloat64(f.m.FailedPermanent); n != 0 {
 		t.Fatalf("permanent failures %v with redis down, want 0", n)
 	}
 	r.Start()

@@ -8,9 +8,9 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/lib/testutil/redistest"
 	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -32,9 +32,9 @@ func lateID(ep string) string { return proto.StrategyEventID(31, proto.SeriesKey
 
 // counterValue reads a counter from the engine's registry by name and
 // labels (name, value pairs); 0 when absent.
-func counterValue(t *testing.T, m *metrics.Metrics, name string, labels ...string) float64 {
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestLateRetriedPointIsJudged(t *testing.T) {
 	if h := alarmHash(t, f.rdb, id); h["status"] != "OK" || h["eventTime"] != "180" {
 		t.Fatalf("final state %v", h)
 	}
-	if n := counterValue(t, f.m, "kestrel_judge_points_late_total"); n != 1 {
+	if n := counterValue(t, f.reg, "kestrel_judge_points_late_total"); n != 1 {
 		t.Fatalf("late points %v", n)
 	}
 }
@@ -196,7 +196,7 @@ func TestLateOlderThanEventFolded(t *testing.T) {
 	if got := history(t, f.e, "h3", "late.m"); !reflect.DeepEqual(got, []int64{300, 120, 60}) {
 		t.Fatalf("late point not kept: %v", got)
 	}
-	if n := counterValue(t, f.m, "kestrel_judge_rule_evaluations_skipped_total"); n != 1 {
+	if n := counterValue(t, f.reg, "kestrel_judge_rule_evaluations_skipped_total"); n != 1 {
 		t.Fatalf("skipped evaluations %v", n)
 	}
 }
@@ -262,10 +262,10 @@ func TestTooOldAndDuplicateNotJudged(t *testing.T) {
 	mustProcess(t, f.e, lateP("h5", 240, 99))  // older than the full window
 	mustProcess(t, f.e, lateP("h5", 900, 99))  // held: duplicate
 	mustProcess(t, f.e, lateP("h5", 1200, 99)) // the newest: duplicate
-	if n := counterValue(t, f.m, "kestrel_judge_points_ignored_total", "reason", "too_old"); n != 1 {
+	if n := counterValue(t, f.reg, "kestrel_judge_points_ignored_total", "reason", "too_old"); n != 1 {
 		t.Errorf("too_old %v", n)
 	}
-	if n := counterValue(t, f.m, "kestrel_judge_points_ignored_total", "reason", "duplicate"); n != 2 {
+	if n := counterValue(t, f.reg, "kestrel_judge_points_ignored_total", "reason", "duplicate"); n != 2 {
 		t.Errorf("duplicate %v", n)
 	}
 	if evs := eventsOf(t, f.rdb, 2, id); !reflect.DeepEqual(evs, want) {

@@ -7,43 +7,11 @@ import (
 	"time"
 
 	"github.com/kestrel-mon/kestrel/judge/internal/alarm"
-
 	"github.com/kestrel-mon/kestrel/judge/internal/owner"
 	"github.com/kestrel-mon/kestrel/judge/internal/rules"
 	"github.com/kestrel-mon/kestrel/judge/internal/window"
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/prometheus/client_golang/prometheus"
 )
-
-// ownMetrics count what ownership does to the data path.
-type ownMetrics struct {
-	PointsMoved  prometheus.Counter
-	SeriesReset  prometheus.Counter
-	BatchLoads   prometheus.Counter
-	SeriesPruned prometheus.Counter
-	// Unreadable counts stored alarm states that could not be read (see
-	// alarm.State.Unreadable); they are judged as absent and overwritten.
-	Unreadable prometheus.Counter
-}
-
-func newOwnMetrics(reg prometheus.Registerer) *ownMetrics {
-	m := &ownMetrics{
-		PointsMoved: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_points_moved_total",
-			Help: "Points refused with a MOVED reply: their series is not served here (not owned in this judge's ring, or gained less than ownership.settle ago); the transfer routes them again."}),
-		SeriesReset: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_series_reset_total",
-			Help: "Series whose window was dropped and alarm states re-read because this judge did not own them throughout."}),
-		BatchLoads: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_state_batch_loads_total",
-			Help: "Pipelined Redis round trips that loaded alarm states (many states per trip)."}),
-		SeriesPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_series_pruned_total",
-			Help: "Series dropped because their partition is no longer owned."}),
-		Unreadable: prometheus.NewCounter(prometheus.CounterOpts{Name: "kestrel_judge_alarm_states_unreadable_total",
-			Help: "Stored alarm states that could not be read (bad status or numbers, a key of another type): judged as absent, overwritten by the next transition."}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.PointsMoved, m.SeriesReset, m.BatchLoads, m.SeriesPruned, m.Unreadable)
-	}
-	return m
-}
 
 // redisError counts a failed Redis operation and logs it, at most once per
 // 10 s, with what was being done (the request is answered -ERR and sent
@@ -62,7 +30,7 @@ func (e *Engine) noteUnreadable(id string, st alarm.State) {
 	if st.Unreadable == "" {
 		return
 	}
-	e.om.Unreadable.Inc()
+	e.m.Unreadable.Inc()
 	if ok, n := e.rl.Allow("unreadable"); ok {
 		e.log.Warn("unreadable alarm state, judged as absent; the next transition overwrites it",
 			"key", e.store.Keys().AlarmKey(id), "stored", strconv.Quote(st.Unreadable), "suppressed", n)
@@ -148,7 +116,7 @@ func (s *shard) lookup(p *proto.Point, h uint64, tab *owner.Table, now int64) *s
 			se.slots[i].loaded = false
 		}
 		se.gen, se.rules = gen, nil
-		e.om.SeriesReset.Inc()
+		e.m.SeriesReset.Inc()
 	}
 	se.lastSeen = now
 	return se
@@ -218,6 +186,6 @@ func (s *shard) flushLoads(ctx context.Context) error {
 		e.noteUnreadable(sl.id, sl.st)
 	}
 	e.m.StateLoads.Add(float64(len(states)))
-	e.om.BatchLoads.Inc()
+	e.m.BatchLoads.Inc()
 	return nil
 }

@@ -106,7 +106,7 @@ func TestMovedAwayAndBackNoMissedRecovery(t *testing.T) {
 	if got := statuses(t, a.fixture, 2); len(got) != 2 || got[0] != "PROBLEM" || got[1] != "OK" {
 		t.Fatalf("events %v, want PROBLEM then OK", got)
 	}
-	if n := testutil.ToFloat64(a.e.om.SeriesReset); n != 1 {
+	if n := testutil.ToFloat64(a.m.SeriesReset); n != 1 {
 		t.Fatalf("series resets %v, want 1", n)
 	}
 }
@@ -227,7 +227,7 @@ func TestSubmitRefusesWhatItDoesNotServe(t *testing.T) {
 	if refused == 0 || refused == len(pts) {
 		t.Fatalf("test needs a mix: %d of %d refused", refused, len(pts))
 	}
-	if n := testutil.ToFloat64(a.e.om.PointsMoved); int(n) != len(pts)+refused {
+	if n := testutil.ToFloat64(a.m.PointsMoved); int(n) != len(pts)+refused {
 		t.Fatalf("points moved %v, want %d", n, len(pts)+refused)
 	}
 }
@@ -257,18 +257,18 @@ func TestRegainReloadsStatesBatched(t *testing.T) {
 	}
 	moveTo(ringOf(t, "a"), a)
 	send(60)
-	loads, trips := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.e.om.BatchLoads)
+	loads, trips := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.m.BatchLoads)
 	if loads != n || trips > 4 {
 		t.Fatalf("first request: %v states in %v round trips, want %d in at most 4", loads, trips, n)
 	}
 	send(120) // owned throughout: nothing is read
-	if l, tr := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.e.om.BatchLoads); l != loads || tr != trips {
+	if l, tr := testutil.ToFloat64(a.m.StateLoads), testutil.ToFloat64(a.m.BatchLoads); l != loads || tr != trips {
 		t.Fatalf("series owned throughout were read again: %v states, %v trips", l-loads, tr-trips)
 	}
 	moveTo(ringOf(t, "b"), a)
 	moveTo(ringOf(t, "a"), a)
 	send(180)
-	l, tr := testutil.ToFloat64(a.m.StateLoads)-loads, testutil.ToFloat64(a.e.om.BatchLoads)-trips
+	l, tr := testutil.ToFloat64(a.m.StateLoads)-loads, testutil.ToFloat64(a.m.BatchLoads)-trips
 	if l != n || tr > 4 || tr < 1 {
 		t.Fatalf("after regaining: %v states in %v round trips, want %d in 1..4", l, tr, n)
 	}
@@ -342,7 +342,7 @@ func TestSweepDropsSeriesMovedAway(t *testing.T) {
 	if got := a.e.SeriesCount(); got != int64(mine) {
 		t.Fatalf("%d series left, want the %d a owns", got, mine)
 	}
-	if n := testutil.ToFloat64(a.e.om.SeriesPruned); int(n) != 40-mine {
+	if n := testutil.ToFloat64(a.m.SeriesPruned); int(n) != 40-mine {
 		t.Fatalf("pruned %v, want %d", n, 40-mine)
 	}
 }
@@ -371,7 +371,7 @@ func TestUnreadableStateDoesNotStall(t *testing.T) {
 	if got := statuses(t, f, 2); len(got) != 6 {
 		t.Fatalf("events %v, want PROBLEM and OK for each of 3 series", got)
 	}
-	if n := testutil.ToFloat64(f.e.om.Unreadable); n != 2 {
+	if n := testutil.ToFloat64(f.m.Unreadable); n != 2 {
 		t.Fatalf("unreadable states counted %v, want 2", n)
 	}
 }

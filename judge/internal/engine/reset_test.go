@@ -46,13 +46,13 @@ func TestCounterResetNoFalseAlarm(t *testing.T) {
 	if evs, want := eventsOf(t, f.rdb, 6, allID("ctr")), []ev{{"PROBLEM", 240}}; !reflect.DeepEqual(evs, want) {
 		t.Fatalf("counter all(#2): events %v want %v", evs, want)
 	}
-	if n := counterValue(t, f.m, "kestrel_judge_counter_resets_total"); n != 1 {
+	if n := counterValue(t, f.reg, "kestrel_judge_counter_resets_total"); n != 1 {
 		t.Fatalf("counter resets %v, want 1 (the DERIVE decrease is no reset)", n)
 	}
 	// A late point that goes below its older neighbour is one more reset,
 	// counted once although the newer points are evaluated again.
 	mustProcess(t, f.e, pt("ctr", proto.Counter, 270, 5))
-	if n := counterValue(t, f.m, "kestrel_judge_counter_resets_total"); n != 2 {
+	if n := counterValue(t, f.reg, "kestrel_judge_counter_resets_total"); n != 2 {
 		t.Fatalf("counter resets after a late reset %v, want 2", n)
 	}
 	if evs := eventsOf(t, f.rdb, 6, minID("ctr")); len(evs) != 0 {
@@ -60,7 +60,7 @@ func TestCounterResetNoFalseAlarm(t *testing.T) {
 	}
 	// Duplicates do not count again.
 	mustProcess(t, f.e, pt("ctr", proto.Counter, 270, 5), pt("ctr", proto.Counter, 180, 10))
-	if n := counterValue(t, f.m, "kestrel_judge_counter_resets_total"); n != 2 {
+	if n := counterValue(t, f.reg, "kestrel_judge_counter_resets_total"); n != 2 {
 		t.Fatalf("counter resets after duplicates %v, want 2", n)
 	}
 }

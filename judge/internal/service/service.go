@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/lib/ratelog"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
@@ -43,7 +42,7 @@ type Service struct {
 	node     string
 	eng      Submitter
 	interval time.Duration
-	m        *metrics.Metrics
+	m        *Metrics
 	log      *slog.Logger
 
 	incarnation int64
@@ -61,7 +60,7 @@ type Service struct {
 }
 
 // New returns a service; Start subscribes and starts the heartbeats.
-func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *metrics.Metrics, log *slog.Logger) *Service {
+func New(nc *nats.Conn, subj proto.Subjects, node string, eng Submitter, interval time.Duration, m *Metrics, log *slog.Logger) *Service {
 	return &Service{nc: nc, subj: subj, node: node, eng: eng, interval: interval, m: m, log: log, incarnation: time.Now().UnixNano(),
 		replyLog: ratelog.New(replyErrorLogEvery), PendingMsgs: DefaultPendingMsgs, PendingBytes: DefaultPendingBytes}
 }
@@ -81,7 +80,7 @@ func (s *Service) Start() error {
 		return fmt.Errorf("cannot set pending limits on %s: %w", s.Subject(), err)
 	}
 	var lastDropped atomic.Int64 // the subscription's count is gone once it is closed
-	s.m.RequestSubscription(
+	s.m.registerRequestSubscription(
 		func() float64 { n, _, _ := sub.Pending(); return float64(max(n, 0)) },
 		func() float64 {
 			if n, err := sub.Dropped(); err == nil {

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // gated is a Submitter that holds every request until the gate opens.
@@ -36,9 +36,9 @@ func (g *gated) count() int {
 	return g.got
 }
 
-func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := m.Registry.Gather()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,13 +61,13 @@ func metricValue(t *testing.T, m *metrics.Metrics, name string) float64 {
 	return 0
 }
 
-// connect connects to url as the judge does (natsconn, its metrics on m's
-// registry); closed on cleanup.
-func connect(t *testing.T, url string, m *metrics.Metrics, log *slog.Logger) *nats.Conn {
+// connect connects to url as the judge does (natsconn, its metrics on
+// reg); closed on cleanup.
+func connect(t *testing.T, url string, reg *prometheus.Registry, log *slog.Logger) *nats.Conn {
 	t.Helper()
 	cfg := natsconn.Default()
 	cfg.URLs = []string{url}
-	nc, err := natsconn.Connect(t.Context(), cfg, natsconn.Options{Name: "judge-test", Log: log, Metrics: natsconn.NewMetrics(m.Registry, "kestrel_judge")})
+	nc, err := natsconn.Connect(t.Context(), cfg, natsconn.Options{Name: "judge-test", Log: log, Metrics: natsconn.NewMetrics(reg, "kestrel_judge")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +86,12 @@ func connect(t *testing.T, url string, m *metrics.Metrics, log *slog.Logger) *na
 // again, which the judge then accepts.
 func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 	srv := natstest.StartServer(t)
-	m := metrics.New()
+	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc := connect(t, srv.ClientURL(), m, log)
+	nc := connect(t, srv.ClientURL(), reg, log)
 	subj, _ := proto.NewSubjects("kestrel")
 	g := &gated{gate: make(chan struct{})}
-	svc := New(nc, subj, "j1", g, time.Hour, m, log)
+	svc := New(nc, subj, "j1", g, time.Hour, NewMetrics(reg), log)
 	svc.PendingMsgs, svc.PendingBytes = 2, 1<<20
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)
@@ -118,9 +118,9 @@ func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 	}
 	// The first request blocks the handler, two wait in the pending queue,
 	// the rest are dropped.
-	wait.For(t, "slow consumer drops", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_requests_dropped_total") >= sent-3 })
-	wait.For(t, "slow consumer event", 10*time.Second, func() bool { return metricValue(t, m, "kestrel_judge_nats_async_errors_total") >= 1 }) // kind slow_consumer (other is 0)
-	if d := metricValue(t, m, "kestrel_judge_request_queue_depth"); d < 1 || d > 2 {
+	wait.For(t, "slow consumer drops", 10*time.Second, func() bool { return metricValue(t, reg, "kestrel_judge_requests_dropped_total") >= sent-3 })
+	wait.For(t, "slow consumer event", 10*time.Second, func() bool { return metricValue(t, reg, "kestrel_judge_nats_async_errors_total") >= 1 }) // kind slow_consumer (other is 0)
+	if d := metricValue(t, reg, "kestrel_judge_request_queue_depth"); d < 1 || d > 2 {
 		t.Errorf("request queue depth %v, want 1 or 2 (the pending limit)", d)
 	}
 	close(g.gate)
@@ -137,7 +137,7 @@ func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 			t.Errorf("request %d: %v", r.i, r.err)
 		}
 	}
-	dropped := int(metricValue(t, m, "kestrel_judge_requests_dropped_total"))
+	dropped := int(metricValue(t, reg, "kestrel_judge_requests_dropped_total"))
 	if ok != g.count() || ok+dropped != sent || timedOut != dropped {
 		t.Fatalf("answered %d, timed out %d, handled %d, dropped (metric) %d: want every request answered or counted as dropped and timed out",
 			ok, timedOut, g.count(), dropped)
@@ -155,7 +155,7 @@ func TestSlowConsumerDropsAreCountedAndRetriedRequestsAnswered(t *testing.T) {
 	if got := g.count(); got != sent {
 		t.Fatalf("engine got %d requests after the retries, want %d", got, sent)
 	}
-	if d := metricValue(t, m, "kestrel_judge_requests_dropped_total"); int(d) != dropped {
+	if d := metricValue(t, reg, "kestrel_judge_requests_dropped_total"); int(d) != dropped {
 		t.Fatalf("dropped counter moved to %v during the retries", d)
 	}
 }

@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/judge/internal/metrics"
 	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/syncbuf"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // holding is a Submitter that signals each request and holds it until the
@@ -31,13 +31,13 @@ func (h *holding) Submit(_ []byte, done func(error)) {
 	done(nil)
 }
 
-func newService(t *testing.T, eng Submitter, interval time.Duration, log *slog.Logger) (*Service, *metrics.Metrics, *nats.Conn, string) {
+func newService(t *testing.T, eng Submitter, interval time.Duration, log *slog.Logger) (*Service, *prometheus.Registry, *nats.Conn, string) {
 	t.Helper()
 	srv := natstest.StartServer(t)
-	m := metrics.New()
-	nc := connect(t, srv.ClientURL(), m, log)
+	reg := prometheus.NewRegistry()
+	nc := connect(t, srv.ClientURL(), reg, log)
 	subj, _ := proto.NewSubjects("kestrel")
-	return New(nc, subj, "j1", eng, interval, m, log), m, nc, srv.ClientURL()
+	return New(nc, subj, "j1", eng, interval, NewMetrics(reg), log), reg, nc, srv.ClientURL()
 }
 
 // A draining judge must not heartbeat once its request subscription stops
@@ -189,7 +189,7 @@ func TestReplyErrorsCountedAndLogRateLimited(t *testing.T) {
 	const sent = 5
 	var logs syncbuf.Buffer
 	d := &deferred{dones: make(chan func(error), sent)}
-	svc, m, nc, url := newService(t, d, time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
+	svc, reg, nc, url := newService(t, d, time.Hour, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err := svc.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestReplyErrorsCountedAndLogRateLimited(t *testing.T) {
 	for _, done := range dones {
 		done(nil)
 	}
-	if got := metricValue(t, m, "kestrel_judge_reply_errors_total"); got != sent {
+	if got := metricValue(t, reg, "kestrel_judge_reply_errors_total"); got != sent {
 		t.Fatalf("reply errors %v, want %d", got, sent)
 	}
 	if got := strings.Count(logs.String(), "cannot reply to transfer"); got != 1 {
