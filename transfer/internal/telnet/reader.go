@@ -44,7 +44,6 @@ type Reader struct {
 	small [idleBuf]byte
 }
 
-
 // NewReader reads lines of at most maxLine bytes from rd, with a buffer
 // of its own (Sessions.NewReader shares a pool between connections).
 func NewReader(rd io.Reader, maxLine int) *Reader {

@@ -3,6 +3,7 @@ package telnet
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
@@ -10,7 +11,9 @@ import (
 
 // Server is the Open-Falcon telnet listener (ingest.telnet).
 type Server struct {
-	tcp ingest.TCPServer
+	tcp    ingest.TCPServer
+	closed sync.Once
+	err    error
 }
 
 // Start listens on cfg.Telnet.Listen and serves Open-Falcon's update
@@ -31,5 +34,9 @@ func Start(cfg config.Ingest, pub *ingest.Publisher, log *slog.Logger) (*Server,
 func (s *Server) Addr() string { return s.tcp.Addr() }
 
 // Close stops accepting, answers the lines already read and closes every
-// connection, waiting at most until ctx ends.
-func (s *Server) Close(ctx context.Context) error { return s.tcp.Close(ctx) }
+// connection, waiting at most until ctx ends. Calls after the first
+// return its result.
+func (s *Server) Close(ctx context.Context) error {
+	s.closed.Do(func() { s.err = s.tcp.Close(ctx) })
+	return s.err
+}

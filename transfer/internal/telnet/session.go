@@ -280,6 +280,29 @@ func (ss *session) end(err error) {
 	case ss.c.TimedOut(err):
 		ss.pub.Refused(l, ingest.RefusedTimeout, err)
 		ss.out = append(ss.out, "error: timeout, closing\n"...)
+	default:
+		ss.flush()
+		return
 	}
-	ss.flush()
+	if ss.flush() {
+		ss.linger()
+	}
+}
+
+// lingerTime and lingerBytes bound what linger discards.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// linger closes the sending side and discards what the client still
+// sends for a moment: closing with unread input would reset the
+// connection, and the client could lose the error line just written.
+func (ss *session) linger() {
+	cw, ok := ss.c.Conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	_ = ss.c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, ss.c, lingerBytes)
 }
