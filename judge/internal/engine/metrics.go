@@ -56,55 +56,61 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		cs = append(cs, c)
 		return c
 	}
+	// vec registers a counter with one label and returns its children for
+	// values, in order.
+	vec := func(name, help, label string, values ...string) []prometheus.Counter {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+		cs = append(cs, v)
+		out := make([]prometheus.Counter, len(values))
+		for i, val := range values {
+			out[i] = v.WithLabelValues(val)
+		}
+		return out
+	}
 	m.PointsReceived = f("kestrel_judge_points_received_total", "Points received in requests from transfers.")
 	m.PointsEvaluated = f("kestrel_judge_points_evaluated_total", "Points that matched at least one rule and were evaluated.")
 	m.RuleEvals = f("kestrel_judge_rule_evaluations_total",
 		"Rule evaluations (one per matching rule per point; a late point also as of every newer point of its window).")
 	m.RuleEvalsSkipped = f("kestrel_judge_rule_evaluations_skipped_total",
 		"Rule evaluations as of a point older than the eventTime of the alarm's state (decided from a newer point): no event.")
-	ignored := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_points_ignored_total",
-		Help: "Points not judged, by reason (too_old: the window is full and the point is older than all of it; duplicate: a point with the same timestamp is held, the first one is kept)."}, []string{"reason"})
-	m.IgnoredTooOld = ignored.WithLabelValues("too_old")
-	m.IgnoredDuplicate = ignored.WithLabelValues("duplicate")
+	ignored := vec("kestrel_judge_points_ignored_total",
+		"Points not judged, by reason (too_old: the window is full and the point is older than all of it; duplicate: a point with the same timestamp is held, the first one is kept).",
+		"reason", "too_old", "duplicate")
+	m.IgnoredTooOld, m.IgnoredDuplicate = ignored[0], ignored[1]
 	m.PointsLate = f("kestrel_judge_points_late_total",
 		"Points older than the newest of their series, inserted in time order and judged (the newer points are judged again).")
 	m.CounterResets = f("kestrel_judge_counter_resets_total",
 		"COUNTER points committed below the point before them (the counter was reset): no rate for that interval.")
-	alarms := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_alarms_written_total",
-		Help: "Alarm events written to Redis, by status."}, []string{"status"})
-	m.AlarmsProblem = alarms.WithLabelValues("PROBLEM")
-	m.AlarmsOK = alarms.WithLabelValues("OK")
+	alarms := vec("kestrel_judge_alarms_written_total", "Alarm events written to Redis, by status.", "status", "PROBLEM", "OK")
+	m.AlarmsProblem, m.AlarmsOK = alarms[0], alarms[1]
 	m.CASConflicts = f("kestrel_judge_cas_conflicts_total", "Alarm writes refused because the stored state changed; the judge re-decided.")
 	m.StateLoads = f("kestrel_judge_alarm_state_loads_total", "Alarm states loaded from Redis into the cache.")
 	m.RedisErrors = f("kestrel_judge_redis_errors_total", "Redis operations that failed (the request is answered with an error and retried).")
-	reqs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_requests_total",
-		Help: "Requests answered, by result (ok, error: retry, bad_batch: undecodable)."}, []string{"result"})
-	m.RequestsOK = reqs.WithLabelValues("ok")
-	m.RequestsError = reqs.WithLabelValues("error")
-	m.RequestsBad = reqs.WithLabelValues("bad_batch")
+	reqs := vec("kestrel_judge_requests_total", "Requests answered, by result (ok, error: retry, bad_batch: undecodable).",
+		"result", "ok", "error", "bad_batch")
+	m.RequestsOK, m.RequestsError, m.RequestsBad = reqs[0], reqs[1], reqs[2]
 	m.RequestDuration = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "kestrel_judge_request_duration_seconds",
 		Help: "Time from receiving a request to replying.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)})
 	m.Series = prometheus.NewGauge(prometheus.GaugeOpts{Name: "kestrel_judge_series", Help: "Series held in windows."})
 	m.Evictions = f("kestrel_judge_series_evicted_total", "Series evicted after window.idle_evict without points.")
 
+	// Points reported unjudged, by class (moved: PointsMoved), and what
+	// ownership does to the series.
+	failed := vec("kestrel_judge_points_failed_total",
+		"Points not judged and reported failed to the transfer, by class: transient (Redis unreachable or slow; sent again, never dead-lettered), permanent (an error that will recur, e.g. WRONGTYPE on an event list; the transfer dead-letters the point after its limit).",
+		"class", "transient", "permanent")
+	m.FailedTransient, m.FailedPermanent = failed[0], failed[1]
+	m.SeriesPruned = f("kestrel_judge_series_pruned_total", "Series dropped because their partition is no longer owned.")
 	m.PointsMoved = f("kestrel_judge_points_moved_total",
 		"Points refused with a MOVED reply: their series is not served here (not owned in this judge's ring, or gained less than ownership.settle ago); the transfer routes them again.")
 	m.SeriesReset = f("kestrel_judge_series_reset_total",
 		"Series whose window was dropped and alarm states re-read because this judge did not own them throughout.")
 	m.BatchLoads = f("kestrel_judge_state_batch_loads_total",
 		"Pipelined Redis round trips that loaded alarm states (many states per trip).")
-	m.SeriesPruned = f("kestrel_judge_series_pruned_total",
-		"Series dropped because their partition is no longer owned.")
 	m.Unreadable = f("kestrel_judge_alarm_states_unreadable_total",
 		"Stored alarm states that could not be read (bad status or numbers, a key of another type): judged as absent, overwritten by the next transition.")
 
-	failed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kestrel_judge_points_failed_total",
-		Help: "Points not judged and reported failed to the transfer, by class: transient (Redis unreachable or slow; sent again, never dead-lettered), permanent (an error that will recur, e.g. WRONGTYPE on an event list; the transfer dead-letters the point after its limit)."},
-		[]string{"class"})
-	m.FailedTransient = failed.WithLabelValues("transient")
-	m.FailedPermanent = failed.WithLabelValues("permanent")
-
-	reg.MustRegister(append(cs, ignored, alarms, reqs, m.RequestDuration, m.Series, failed)...)
+	reg.MustRegister(append(cs, m.RequestDuration, m.Series)...)
 	return m
 }
 
