@@ -24,6 +24,8 @@ type Server struct {
 	httpLn   *connListener
 	pub      *ingest.Publisher
 	served   chan struct{} // closed when http.Serve returned
+	closed   sync.Once
+	err      error
 }
 
 // Start listens on cfg.OpenTSDB.Listen and serves until Close.
@@ -57,18 +59,21 @@ func (s *Server) Addr() string { return s.tcp.Addr() }
 
 // Close stops accepting, answers the lines already read and the HTTP
 // requests being served, and closes every connection, waiting at most
-// until ctx ends.
+// until ctx ends. Calls after the first return its result.
 func (s *Server) Close(ctx context.Context) error {
-	var herr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		herr = s.http.Shutdown(ctx)
-	}()
-	terr := s.tcp.Close(ctx)
-	<-done
-	<-s.served
-	return errors.Join(terr, herr)
+	s.closed.Do(func() {
+		var herr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			herr = s.http.Shutdown(ctx)
+		}()
+		terr := s.tcp.Close(ctx)
+		<-done
+		<-s.served
+		s.err = errors.Join(terr, herr)
+	})
+	return s.err
 }
 
 // handle tells a connection's protocol from its first byte, as OpenTSDB

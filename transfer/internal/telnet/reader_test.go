@@ -45,7 +45,7 @@ func TestReader(t *testing.T) {
 	f("0123456789\r\n0123456789\n", 10, []string{"0123456789", "0123456789"}, io.EOF)
 	f("ok\n01234567890\n", 10, []string{"ok"}, errTooLong)
 	f("ok\n01234567890123", 10, []string{"ok"}, errTooLong) // no newline needed to know
-	f("ok\n0123456789ab", 10, []string{"ok"}, errTooLong)    // at EOF
+	f("ok\n0123456789ab", 10, []string{"ok"}, errTooLong)   // at EOF
 	f("ok\n"+long+"\n"+"after\n", 80000, []string{"ok", long, "after"}, io.EOF)
 	f("", 10, nil, io.EOF)
 }
