@@ -43,18 +43,53 @@ func parseTimestamp(s string) (ts int64, ok bool) {
 	return ts, true
 }
 
-// tagProblem returns why k=v (as given, tag) is not a tag OpenTSDB and
-// Kestrel accept, OK when it is one: the key and the value must not be
-// empty nor hold '=', ',' or a space (Open-Falcon's tag string
-// "k=v,k=v" could not be read back).
+// tagProblem returns why k=v is not a tag OpenTSDB and Kestrel accept, OK
+// when it is one: the key and the value must not be empty nor hold '=',
+// ',' or a space (Open-Falcon's tag string "k=v,k=v" could not be read
+// back).
 func tagProblem(k, v string) proto.Reason {
 	switch {
 	case k == "":
 		return proto.ReasonTagEmptyKey
-	case v == "", strings.ContainsAny(k, "=, \t"), strings.ContainsAny(v, "=, \t"):
+	case v == "", !tagText(k), !tagText(v):
 		return proto.ReasonBadJSON
 	}
 	return proto.OK
+}
+
+// splitTag splits the word "k=v" of a put line (no spaces) and checks it
+// as tagProblem does, in one pass.
+func splitTag(w string) (k, v string, r proto.Reason) {
+	eq := -1
+	for i := 0; i < len(w); i++ {
+		switch w[i] {
+		case '=':
+			if eq >= 0 {
+				return "", "", proto.ReasonBadJSON
+			}
+			eq = i
+		case ',':
+			return "", "", proto.ReasonBadJSON
+		}
+	}
+	switch {
+	case eq < 0, eq == len(w)-1:
+		return "", "", proto.ReasonBadJSON
+	case eq == 0:
+		return "", "", proto.ReasonTagEmptyKey
+	}
+	return w[:eq], w[eq+1:], proto.OK
+}
+
+// tagText reports whether s holds none of '=', ',', ' ' and tab.
+func tagText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '=', ',', ' ', '\t':
+			return false
+		}
+	}
+	return true
 }
 
 // takeEndpoint removes the endpoint tag from tags (sorted by key, unique

@@ -74,8 +74,8 @@ func (c *codec) put(f []string, b *telnet.Batch, out []byte) (telnet.Outcome, []
 	}
 	start := b.TagsStart()
 	for _, w := range f[4:] {
-		k, v, _ := strings.Cut(w, "=")
-		if r := tagProblem(k, v); r != proto.OK {
+		k, v, r := splitTag(w)
+		if r != proto.OK {
 			return telnet.Reject(r, "", metric), fmt.Appendf(out, "put: illegal argument: invalid tag: %s\n", cut(w))
 		}
 		b.AddTag(k, v)

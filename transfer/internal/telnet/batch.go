@@ -83,16 +83,17 @@ func (b *Batch) TakeTag(i int) proto.Tag {
 // Tags returns the tags added since start, in the batch's storage.
 func (b *Batch) Tags(start int) []proto.Tag { return b.tags[start:len(b.tags):len(b.tags)] }
 
-// Fields splits line at runs of spaces and tabs, into a slice reused by
-// the next call.
+// Fields splits line at runs of spaces and tabs (and of any control
+// character, which a line reaching a Protocol does not hold but for tab),
+// into a slice reused by the next call.
 func (b *Batch) Fields(line string) []string {
 	f := b.fields[:0]
 	for i := 0; i < len(line); {
-		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		for i < len(line) && line[i] <= ' ' {
 			i++
 		}
 		start := i
-		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+		for i < len(line) && line[i] > ' ' {
 			i++
 		}
 		if i > start {

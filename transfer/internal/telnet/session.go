@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kestrel-mon/kestrel/proto"
@@ -66,6 +67,7 @@ type Sessions struct {
 	maxBatch int
 	timeout  time.Duration // a reply must be written within
 	pool     *bufPool
+	batches  sync.Pool // *Batch: a connection holds one only while it reads
 	requests prometheus.Counter
 	accepted prometheus.Counter
 }
@@ -76,6 +78,7 @@ func NewSessions(p Protocol, cfg config.Ingest, pub *ingest.Publisher) *Sessions
 	met := pub.Metrics()
 	return &Sessions{proto: p, pub: pub, maxLine: cfg.MaxLineBytes, maxBatch: max(cfg.BatchPoints, 1),
 		timeout: cfg.ReadTimeout, pool: newBufPool(cfg.MaxLineBytes),
+		batches:  sync.Pool{New: func() any { return new(Batch) }},
 		requests: met.Requests.WithLabelValues(p.Listener), accepted: met.PointsAccepted.WithLabelValues(p.Listener)}
 }
 
@@ -90,7 +93,7 @@ type session struct {
 	*Sessions
 	c   *ingest.Conn
 	r   *Reader
-	b   Batch
+	b   *Batch // while reading
 	out []byte
 }
 
@@ -115,11 +118,14 @@ func (s *Sessions) Serve(c *ingest.Conn, r *Reader) {
 // read handles the lines already read (at least one), publishes their
 // points and answers; false when the session is over.
 func (ss *session) read() bool {
+	ss.b = ss.batches.Get().(*Batch)
 	ss.b.Now = time.Now().Unix()
 	var quit bool
 	var end error
-	ss.out, quit, end = ss.proto.parse(ss.r, &ss.b, ss.out, ss.maxBatch, ss.count)
+	ss.out, quit, end = ss.proto.parse(ss.r, ss.b, ss.out, ss.maxBatch, ss.count)
 	ok := ss.publish()
+	ss.batches.Put(ss.b)
+	ss.b = nil
 	if end != nil {
 		ss.end(end)
 		return false
@@ -233,7 +239,7 @@ func lineError(raw []byte) error {
 // that says the points were not stored and why. False when the server is
 // stopping.
 func (ss *session) publish() bool {
-	b := &ss.b
+	b := ss.b
 	n := len(b.Points)
 	if n == 0 {
 		b.Reset(true)
@@ -263,6 +269,9 @@ func (ss *session) flush() bool {
 	_ = ss.c.SetWriteDeadline(time.Now().Add(ss.timeout))
 	_, err := ss.c.Write(ss.out)
 	ss.out = ss.out[:0]
+	if cap(ss.out) > maxKeptReplies {
+		ss.out = nil // many errors at once: do not keep their room
+	}
 	return err == nil
 }
 
@@ -288,6 +297,9 @@ func (ss *session) end(err error) {
 		ss.linger()
 	}
 }
+
+// maxKeptReplies is the most room for replies a session keeps.
+const maxKeptReplies = 4 << 10
 
 // lingerTime and lingerBytes bound what linger discards.
 const (
