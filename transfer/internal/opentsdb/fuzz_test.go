@@ -1,22 +1,16 @@
 package opentsdb
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/kestrel-mon/kestrel/proto"
-	"github.com/kestrel-mon/kestrel/transfer/internal/telnet"
 	"github.com/kestrel-mon/kestrel/transfer/internal/telnet/telnettest"
 )
 
 // FuzzPutLines: arbitrary bytes through the put protocol as a session
 // reads them (see telnettest.Fuzz).
 func FuzzPutLines(f *testing.F) {
-	x := telnet.Offline{Protocol: Protocol([]string{"endpoint", "host"}), MaxLine: 256, MaxBatch: 7}
-	telnettest.Fuzz(f, func(data []byte, publish func([]proto.Point)) []byte {
-		_ = x.Run(bytes.NewReader(data), telnettest.FuzzNow, publish)
-		return x.Out
-	},
+	telnettest.FuzzProtocol(f, Protocol([]string{"endpoint", "host"}),
 		"put sys.cpu.user 1699999990 42.5 host=web01 cpu=0\nput m 1699999990123 1 endpoint=e host=h\n",
 		"put m 1699999990.5 1e3 host=h a=1 a=1\nversion\nhelp\nexit\nput m 1 1 host=h\n",
 		"put m 1 x host\r\nput m 0 1 =h\nput m 1 1 host=a,b host=c\n",

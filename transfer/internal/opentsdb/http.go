@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ type httpAPI struct {
 // retryAfter is the Retry-After of a 503 (seconds).
 const retryAfter = "1"
 
+// maxPooled bounds the body buffer the pool keeps.
+const maxPooled = 4 << 20
+
 func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case "/api/put":
@@ -44,32 +48,29 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // put stores the data points of one request; it answers success only
 // once Publish returned nil for every valid one.
 func (h *httpAPI) put(w http.ResponseWriter, r *http.Request) {
+	const l = ingest.ListenerTSDBHTTP
 	if r.Method != http.MethodPost {
+		h.pub.Refused(l, ingest.RefusedMalformed, fmt.Errorf("method %s", r.Method))
 		w.Header().Set("Allow", http.MethodPost)
 		writeError(w, http.StatusMethodNotAllowed, "Method not allowed",
 			"The HTTP method ["+r.Method+"] is not permitted for this endpoint")
 		return
 	}
-	const l = ingest.ListenerTSDBHTTP
 	buf := h.bufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer h.bufs.Put(buf)
+	defer func() {
+		if buf.Cap() <= maxPooled {
+			h.bufs.Put(buf)
+		}
+	}()
 	if err := h.readBody(r, buf); err != nil {
 		h.pub.Accepted(l, 0)
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.pub.Refused(l, ingest.RefusedTooLarge, err)
-			w.Header().Set("Connection", "close")
-			writeError(w, http.StatusRequestEntityTooLarge, "Request body too large",
-				fmt.Sprintf("the body exceeds %d bytes (ingest.max_request_bytes)", h.maxBytes))
-			return
-		}
-		h.pub.Refused(l, ingest.RefusedMalformed, err)
-		writeError(w, http.StatusBadRequest, "Unable to read the request body", err.Error())
+		h.readFailed(w, r, err)
 		return
 	}
-	now := time.Now().Unix()
-	res, err := h.c.decode(buf.Bytes(), now, r.URL.Query().Has("details"))
+	q := r.URL.Query()
+	summary, details := q.Has("summary"), q.Has("details")
+	res, err := h.c.decode(buf.Bytes(), time.Now().Unix(), details)
 	if err != nil {
 		h.pub.Accepted(l, 0)
 		h.pub.Refused(l, ingest.RefusedMalformed, err)
@@ -86,7 +87,6 @@ func (h *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "Data points not stored, retry", err.Error())
 		return
 	}
-	summary, details := r.URL.Query().Has("summary"), r.URL.Query().Has("details")
 	failed := len(res.failed)
 	switch {
 	case !summary && !details && failed == 0:
@@ -110,6 +110,28 @@ func (h *httpAPI) put(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// readFailed answers a body that could not be read whole.
+func (h *httpAPI) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	const l = ingest.ListenerTSDBHTTP
+	var tooLarge *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &tooLarge):
+		h.pub.Refused(l, ingest.RefusedTooLarge, err)
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, "Request body too large",
+			fmt.Sprintf("the body exceeds %d bytes (ingest.max_request_bytes)", h.maxBytes))
+	case errors.As(err, &ne) && ne.Timeout():
+		h.pub.Refused(l, ingest.RefusedTimeout, err)
+		writeError(w, http.StatusRequestTimeout, "Request body not received in time", "")
+	default:
+		h.pub.Refused(l, ingest.RefusedMalformed, err)
+		if r.Context().Err() == nil { // else the client went away
+			writeError(w, http.StatusBadRequest, "Unable to read the request body", err.Error())
+		}
+	}
+}
+
 // readBody reads the body (gunzipped when Content-Encoding says gzip, as
 // OpenTSDB's clients send it) into buf, at most maxBytes of it: beyond,
 // an *http.MaxBytesError.
@@ -117,6 +139,9 @@ func (h *httpAPI) readBody(r *http.Request, buf *bytes.Buffer) error {
 	tooLarge := &http.MaxBytesError{Limit: int64(h.maxBytes)}
 	if r.ContentLength > int64(h.maxBytes) {
 		return tooLarge
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead)
 	}
 	body := http.MaxBytesReader(nil, r.Body, int64(h.maxBytes))
 	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {

@@ -21,12 +21,7 @@ import (
 
 func start(t *testing.T, f *telnettest.Fixture) *Server {
 	t.Helper()
-	s, err := Start(f.Cfg, f.Pub, f.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
+	return telnettest.Start(t, f, Start)
 }
 
 // post sends body to path on s and returns the status, Retry-After and
@@ -105,35 +100,15 @@ func TestTelnetPutErrors(t *testing.T) {
 	f := telnettest.New(t, nil)
 	s := start(t, f)
 	c := telnettest.Dial(t, s.Addr())
-	l := ingest.ListenerOpenTSDB
-	for _, tc := range []struct {
-		line, reply string
-		reason      proto.Reason // OK: refused malformed
-	}{
-		{"put m 1700000000 1", "put: illegal argument: not enough arguments (need least 4, got 3)", proto.ReasonBadJSON},
-		{"put m soon 1 host=h", `put: invalid value: invalid timestamp: "soon"`, proto.ReasonBadJSON},
-		{"put m 1700000000 abc host=h", `put: invalid value: value is not a number or numeric string: "abc"`, proto.ReasonBadValue},
-		{"put m 1700000000 1 host", "put: illegal argument: invalid tag: host", proto.ReasonBadJSON},
-		{"put m 1700000000 1 cpu=0", "put: illegal argument: no endpoint tag: one of endpoint, host is required", proto.ReasonNoEndpoint},
-		{"put m 99999999999999 1 host=h", "put: illegal argument: timestamp is more than 10 minutes in the future", proto.ReasonFuture},
-		{"get m", "unknown command: get.  Try `help'.", proto.OK},
-	} {
-		before := f.Rejected(l, tc.reason)
-		if tc.reason == proto.OK {
-			before = f.Refused(l, ingest.RefusedMalformed)
-		}
-		c.Send(t, tc.line)
-		if got := c.Line(t); got != tc.reply {
-			t.Errorf("%q: %q, want %q", tc.line, got, tc.reply)
-		}
-		after := f.Rejected(l, tc.reason)
-		if tc.reason == proto.OK {
-			after = f.Refused(l, ingest.RefusedMalformed)
-		}
-		if after != before+1 {
-			t.Errorf("%q counted %v times", tc.line, after-before)
-		}
-	}
+	f.CheckBadLines(t, c, ingest.ListenerOpenTSDB, []telnettest.BadLine{
+		{Line: "put m 1700000000 1", Reply: "put: illegal argument: not enough arguments (need least 4, got 3)", Reason: proto.ReasonBadJSON},
+		{Line: "put m soon 1 host=h", Reply: `put: invalid value: invalid timestamp: "soon"`, Reason: proto.ReasonBadJSON},
+		{Line: "put m 1700000000 abc host=h", Reply: `put: invalid value: value is not a number or numeric string: "abc"`, Reason: proto.ReasonBadValue},
+		{Line: "put m 1700000000 1 host", Reply: "put: illegal argument: invalid tag: host", Reason: proto.ReasonBadJSON},
+		{Line: "put m 1700000000 1 cpu=0", Reply: "put: illegal argument: no endpoint tag: one of endpoint, host is required", Reason: proto.ReasonNoEndpoint},
+		{Line: "put m 99999999999999 1 host=h", Reply: "put: illegal argument: timestamp is more than 10 minutes in the future", Reason: proto.ReasonFuture},
+		{Line: "get m", Reply: "unknown command: get.  Try `help'.", Reason: proto.OK},
+	})
 	c.Send(t, fmt.Sprintf("put good %d 1 host=h", time.Now().Unix()))
 	f.WaitStored(t, 1)
 }
@@ -296,22 +271,12 @@ func TestBadConnections(t *testing.T) {
 	s := start(t, f)
 	other := telnettest.Dial(t, s.Addr())
 	ts := time.Now().Unix()
-	for i, tc := range []struct {
-		name, send, reply, reason string
-	}{
-		{"too long", strings.Repeat("x", 5000) + "\n", "error: line longer than 1024 bytes, closing\n", ingest.RefusedTooLarge},
-		{"binary", "\x00\x01garbage\n", "error: binary data, closing\n", ingest.RefusedMalformed},
-		{"no newline", "put m 1 1 host=h", "error: timeout, closing\n", ingest.RefusedTimeout},
+	for i, tc := range []telnettest.BadConn{
+		{Name: "too long", Send: strings.Repeat("x", 5000) + "\n", Reply: "error: line longer than 1024 bytes, closing\n", Reason: ingest.RefusedTooLarge},
+		{Name: "binary", Send: "\x00\x01garbage\n", Reply: "error: binary data, closing\n", Reason: ingest.RefusedMalformed},
+		{Name: "no newline", Send: "put m 1 1 host=h", Reply: "error: timeout, closing\n", Reason: ingest.RefusedTimeout},
 	} {
-		before := f.Refused(ingest.ListenerOpenTSDB, tc.reason)
-		c := telnettest.Dial(t, s.Addr())
-		_, _ = io.WriteString(c, tc.send)
-		if got := c.Closed(t); got != tc.reply {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.reply)
-		}
-		if v := f.Refused(ingest.ListenerOpenTSDB, tc.reason); v != before+1 {
-			t.Errorf("%s: counted %v", tc.name, v-before)
-		}
+		f.CheckBadConn(t, s.Addr(), ingest.ListenerOpenTSDB, tc)
 		other.Send(t, fmt.Sprintf("put m %d %d host=h", ts, i))
 		f.WaitStored(t, i+1)
 	}
@@ -323,6 +288,15 @@ func TestBadConnections(t *testing.T) {
 	slow.Closed(t)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("slow headers cut after %s", d)
+	}
+	// A body that does not come in time is answered 408.
+	slow = telnettest.Dial(t, s.Addr())
+	_, _ = io.WriteString(slow, "POST /api/put HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{")
+	if got := slow.Line(t); got != "HTTP/1.1 408 Request Timeout\r" {
+		t.Fatalf("slow body: %q", got)
+	}
+	if v := f.Refused(ingest.ListenerTSDBHTTP, ingest.RefusedTimeout); v != 1 {
+		t.Fatalf("slow body counted %v", v)
 	}
 	other.Send(t, fmt.Sprintf("put m %d 9 host=h", ts))
 	f.WaitStored(t, 4)

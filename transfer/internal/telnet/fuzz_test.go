@@ -1,21 +1,16 @@
-package telnet
+package telnet_test
 
 import (
-	"bytes"
 	"testing"
 
-	"github.com/kestrel-mon/kestrel/proto"
+	"github.com/kestrel-mon/kestrel/transfer/internal/telnet"
 	"github.com/kestrel-mon/kestrel/transfer/internal/telnet/telnettest"
 )
 
 // FuzzUpdateLines: arbitrary bytes through the update protocol as a
 // session reads them (see telnettest.Fuzz).
 func FuzzUpdateLines(f *testing.F) {
-	x := Offline{Protocol: Update, MaxLine: 256, MaxBatch: 7}
-	telnettest.Fuzz(f, func(data []byte, publish func([]proto.Point)) []byte {
-		_ = x.Run(bytes.NewReader(data), telnettest.FuzzNow, publish)
-		return x.Out
-	},
+	telnettest.FuzzProtocol(f, telnet.Update,
 		"update h m 1700000000 1\nupdate h m 0 2 GAUGE 30\n",
 		"update h m 1 2 COUNTER 600:0:U:300\nquit\nupdate x y 1 1\n",
 		"update h m 1 abc gauge x\r\nfoo\n\n",

@@ -1,4 +1,4 @@
-package telnet
+package telnet_test
 
 import (
 	"context"
@@ -10,18 +10,14 @@ import (
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
+	"github.com/kestrel-mon/kestrel/transfer/internal/telnet"
 	"github.com/kestrel-mon/kestrel/transfer/internal/telnet/telnettest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func start(t *testing.T, f *telnettest.Fixture) *Server {
+func start(t *testing.T, f *telnettest.Fixture) *telnet.Server {
 	t.Helper()
-	s, err := Start(f.Cfg, f.Pub, f.Log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close(context.Background()) })
-	return s
+	return telnettest.Start(t, f, telnet.Start)
 }
 
 // Lines sent on a connection kept open are stored as they arrive, with
@@ -94,44 +90,24 @@ func TestBadLines(t *testing.T) {
 	s := start(t, f)
 	c := telnettest.Dial(t, s.Addr())
 	now := time.Now().Unix()
-	for _, tc := range []struct {
-		line   string
-		reply  string
-		reason proto.Reason // OK: refused malformed
-	}{
-		{"hello there", `error: unknown command: "hello"`, proto.OK},
-		{"update host1 m 1", "error: update takes <endpoint> <metric> <timestamp> <value> [<counterType>] [<step>]", proto.ReasonBadJSON},
-		{"update h m 1 2 GAUGE 60 extra", "error: update takes", proto.ReasonBadJSON},
-		{"update h m yesterday 1", `error: invalid timestamp: "yesterday"`, proto.ReasonBadJSON},
-		{"update h m 0 abc", `error: value is not a number or numeric string: "abc" (metric "m")`, proto.ReasonBadValue},
-		{"update h m 0 NaN", `error: value is NaN or infinite (metric "m")`, proto.ReasonNotFinite},
-		{"update h m 0 1e999", `error: value is NaN or infinite: "1e999"`, proto.ReasonNotFinite},
-		{"update h m 0 1 gauge", `error: counterType must be GAUGE, COUNTER or DERIVE: "gauge"`, proto.ReasonCounterType},
-		{"update h m 0 1 GAUGE 0", "error: step must be > 0", proto.ReasonBadStep},
-		{"update h m 0 1 GAUGE x", `error: step must be > 0: "x"`, proto.ReasonBadStep},
-		{"update h m 0 1 GAUGE 1:2:3", `error: step must be > 0: "1:2:3"`, proto.ReasonBadStep},
-		{"update h kernel.hostname 0 1", "error: metric kernel.hostname is not accepted", proto.ReasonHostname},
-		{fmt.Sprintf("update h m %d 1", now+3600), "error: timestamp is more than 10 minutes in the future", proto.ReasonFuture},
-		{"update " + strings.Repeat("e", 300) + " m 0 1", "error: endpoint exceeds 255 bytes", proto.ReasonEndpointLong},
+	f.CheckBadLines(t, c, ingest.ListenerTelnet, []telnettest.BadLine{
+		{Line: "hello there", Reply: `error: unknown command: "hello"`, Reason: proto.OK},
+		{Line: "update host1 m 1", Reply: "error: update takes <endpoint> <metric> <timestamp> <value> [<counterType>] [<step>]", Reason: proto.ReasonBadJSON},
+		{Line: "update h m 1 2 GAUGE 60 extra", Reply: "error: update takes", Reason: proto.ReasonBadJSON},
+		{Line: "update h m yesterday 1", Reply: `error: invalid timestamp: "yesterday"`, Reason: proto.ReasonBadJSON},
+		{Line: "update h m 0 abc", Reply: `error: value is not a number or numeric string: "abc" (metric "m")`, Reason: proto.ReasonBadValue},
+		{Line: "update h m 0 NaN", Reply: `error: value is NaN or infinite (metric "m")`, Reason: proto.ReasonNotFinite},
+		{Line: "update h m 0 1e999", Reply: `error: value is NaN or infinite: "1e999"`, Reason: proto.ReasonNotFinite},
+		{Line: "update h m 0 1 gauge", Reply: `error: counterType must be GAUGE, COUNTER or DERIVE: "gauge"`, Reason: proto.ReasonCounterType},
+		{Line: "update h m 0 1 GAUGE 0", Reply: "error: step must be > 0", Reason: proto.ReasonBadStep},
+		{Line: "update h m 0 1 GAUGE x", Reply: `error: step must be > 0: "x"`, Reason: proto.ReasonBadStep},
+		{Line: "update h m 0 1 GAUGE 1:2:3", Reply: `error: step must be > 0: "1:2:3"`, Reason: proto.ReasonBadStep},
+		{Line: "update h kernel.hostname 0 1", Reply: "error: metric kernel.hostname is not accepted", Reason: proto.ReasonHostname},
+		{Line: fmt.Sprintf("update h m %d 1", now+3600), Reply: "error: timestamp is more than 10 minutes in the future", Reason: proto.ReasonFuture},
+		{Line: "update " + strings.Repeat("e", 300) + " m 0 1", Reply: "error: endpoint exceeds 255 bytes", Reason: proto.ReasonEndpointLong},
 		// Open-Falcon's order: the counter type is checked before the value.
-		{"update h m 0 abc gauge", "error: counterType must be", proto.ReasonCounterType},
-	} {
-		before := f.Rejected(ingest.ListenerTelnet, tc.reason)
-		if tc.reason == proto.OK {
-			before = f.Refused(ingest.ListenerTelnet, ingest.RefusedMalformed)
-		}
-		c.Send(t, tc.line)
-		if got := c.Line(t); !strings.HasPrefix(got, tc.reply) {
-			t.Errorf("%q: reply %q, want %q", tc.line, got, tc.reply)
-		}
-		after := f.Rejected(ingest.ListenerTelnet, tc.reason)
-		if tc.reason == proto.OK {
-			after = f.Refused(ingest.ListenerTelnet, ingest.RefusedMalformed)
-		}
-		if after != before+1 {
-			t.Errorf("%q: counted %v times", tc.line, after-before)
-		}
-	}
+		{Line: "update h m 0 abc gauge", Reply: "error: counterType must be", Reason: proto.ReasonCounterType},
+	})
 	c.Send(t, "update h good 0 1")
 	f.WaitStored(t, 1)
 }
@@ -145,25 +121,13 @@ func TestBadConnections(t *testing.T) {
 	s := start(t, f)
 	other := telnettest.Dial(t, s.Addr())
 	l := ingest.ListenerTelnet
-	for i, tc := range []struct {
-		name, send, reply, reason string
-	}{
-		{"too long", "update h before 0 1\n" + strings.Repeat("x", 5000) + "\n", "error: line longer than 1024 bytes, closing\n", ingest.RefusedTooLarge},
-		{"too long without newline", "update h before 0 1\n" + strings.Repeat("x", 5000), "error: line longer than 1024 bytes, closing\n", ingest.RefusedTooLarge},
-		{"binary", "update h before 0 1\n\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n", "error: binary data, closing\n", ingest.RefusedMalformed},
-		{"no newline", "update h before 0 1\nupdate h m 0", "error: timeout, closing\n", ingest.RefusedTimeout},
+	for i, tc := range []telnettest.BadConn{
+		{Name: "too long", Send: "update h before 0 1\n" + strings.Repeat("x", 5000) + "\n", Reply: "error: line longer than 1024 bytes, closing\n", Reason: ingest.RefusedTooLarge},
+		{Name: "too long without newline", Send: "update h before 0 1\n" + strings.Repeat("x", 5000), Reply: "error: line longer than 1024 bytes, closing\n", Reason: ingest.RefusedTooLarge},
+		{Name: "binary", Send: "update h before 0 1\n\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n", Reply: "error: binary data, closing\n", Reason: ingest.RefusedMalformed},
+		{Name: "no newline", Send: "update h before 0 1\nupdate h m 0", Reply: "error: timeout, closing\n", Reason: ingest.RefusedTimeout},
 	} {
-		before := f.Refused(l, tc.reason)
-		c := telnettest.Dial(t, s.Addr())
-		if _, err := c.Write([]byte(tc.send)); err != nil {
-			t.Fatal(err)
-		}
-		if got := c.Closed(t); got != tc.reply {
-			t.Errorf("%s: replies %q, want %q", tc.name, got, tc.reply)
-		}
-		if v := f.Refused(l, tc.reason); v != before+1 {
-			t.Errorf("%s: refused %s %v times", tc.name, tc.reason, v-before)
-		}
+		f.CheckBadConn(t, s.Addr(), l, tc)
 		f.WaitStored(t, 2*i+1) // the line before
 		other.Send(t, "update other m 0 1")
 		f.WaitStored(t, 2*i+2)

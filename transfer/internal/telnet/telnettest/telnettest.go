@@ -1,11 +1,11 @@
 // Package telnettest is what the tests of the line listeners (packages
-// telnet and opentsdb) share: an ingest Publisher on a real embedded
-// JetStream with the transfer's ingest stream, the points stored in it,
-// the listeners' counters, and a line client.
+// telnet and opentsdb) share beyond ingesttest: their ingest config, a
+// line client, and the property every line parser is fuzzed for.
 package telnettest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,89 +15,33 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/lib/natstest"
 	"github.com/kestrel-mon/kestrel/lib/testutil/wait"
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
-	"github.com/kestrel-mon/kestrel/transfer/internal/stream"
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/kestrel-mon/kestrel/transfer/internal/ingesttest"
+	"github.com/kestrel-mon/kestrel/transfer/internal/telnet"
 )
 
-// Fixture is a Publisher on a real JetStream, and the ingest config of
-// the listeners under test (addresses 127.0.0.1:0, short timeouts).
+// Fixture is ingesttest's JetStream and Publisher, and the ingest config
+// of the listeners under test (addresses 127.0.0.1:0, lines up to 1024
+// bytes, requests up to 1 MiB, short timeouts).
 type Fixture struct {
-	Srv  *server.Server
-	JS   jetstream.JetStream
-	Subj proto.Subjects
-	Pub  *ingest.Publisher
-	Met  *ingest.Metrics
-	Cfg  config.Ingest
-	Log  *slog.Logger
+	*ingesttest.Fixture
+	Cfg config.Ingest
 }
 
 // New starts NATS with the ingest stream and a Publisher (stopped on
 // cleanup); mod changes the Publisher's config.
 func New(t *testing.T, mod func(*ingest.Config)) *Fixture {
 	t.Helper()
-	srv := natstest.StartServer(t)
-	js, err := jetstream.New(natstest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.Default()
-	subj := cfg.Subjects()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := stream.Ensure(ctx, js, subj, cfg.Stream, cfg.Consumer); err != nil {
-		t.Fatal(err)
-	}
-	pc := ingest.Config{Subject: subj.Ingest("transfer-test"), Stream: subj.Stream(), MsgIDPrefix: "test", BatchPoints: 100,
-		Linger: 2 * time.Millisecond, PublishTimeout: 2 * time.Second, Workers: 2, MaxPendingPoints: 10000, MaxWait: time.Second}
-	if mod != nil {
-		mod(&pc)
-	}
-	in := cfg.Ingest
+	in := config.Default().Ingest
 	in.Telnet.Enabled, in.Telnet.Listen = true, "127.0.0.1:0"
 	in.OpenTSDB.Enabled, in.OpenTSDB.Listen = true, "127.0.0.1:0"
 	in.ReadTimeout, in.IdleTimeout = 2*time.Second, 10*time.Second
 	in.MaxLineBytes = 1024
 	in.MaxRequestBytes = 1 << 20
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	met := ingest.NewMetrics(nil)
-	f := &Fixture{Srv: srv, JS: js, Subj: subj, Met: met, Cfg: in, Log: log, Pub: ingest.NewPublisher(pc, js, met, log)}
-	t.Cleanup(func() { _ = f.Pub.Stop(context.Background()) })
-	return f
-}
-
-// Stored returns every point in the ingest stream, in order.
-func (f *Fixture) Stored(t testing.TB) []proto.Point {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := f.JS.Stream(ctx, f.Subj.Stream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []proto.Point
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pts, err := proto.DecodeBatch(m.Data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, pts...)
-	}
-	return out
+	return &Fixture{Fixture: ingesttest.New(t, mod), Cfg: in}
 }
 
 // WaitStored waits until n points are in the stream and returns them.
@@ -123,14 +67,56 @@ func (f *Fixture) DeleteStream(t testing.TB) {
 	}
 }
 
-// Rejected returns the rejected points of listener for reason.
-func (f *Fixture) Rejected(listener string, r proto.Reason) float64 {
-	return testutil.ToFloat64(f.Met.Rejected.WithLabelValues(listener, r.String()))
+// BadLine is a line a listener answers with an error line and counts:
+// rejected for Reason, or refused malformed when Reason is OK.
+type BadLine struct {
+	Line, Reply string // the answer starts with Reply
+	Reason      proto.Reason
 }
 
-// Refused returns the refusals of listener for reason.
-func (f *Fixture) Refused(listener, reason string) float64 {
-	return testutil.ToFloat64(f.Met.Refused.WithLabelValues(listener, reason))
+// CheckBadLines sends each line on c and checks its answer and that it is
+// counted once for listener.
+func (f *Fixture) CheckBadLines(t *testing.T, c *Client, listener string, lines []BadLine) {
+	t.Helper()
+	count := func(r proto.Reason) float64 {
+		if r == proto.OK {
+			return f.Refused(listener, ingest.RefusedMalformed)
+		}
+		return f.Rejected(listener, r)
+	}
+	for _, tc := range lines {
+		before := count(tc.Reason)
+		c.Send(t, tc.Line)
+		if got := c.Line(t); !strings.HasPrefix(got, tc.Reply) {
+			t.Errorf("%q: answered %q, want %q", tc.Line, got, tc.Reply)
+		}
+		if n := count(tc.Reason) - before; n != 1 {
+			t.Errorf("%q: counted %v times", tc.Line, n)
+		}
+	}
+}
+
+// BadConn is what a client sends that makes a listener answer Reply and
+// close the connection, counted refused for Reason.
+type BadConn struct {
+	Name, Send, Reply, Reason string
+}
+
+// CheckBadConn sends tc on a new connection to addr and checks the
+// answer, the close and the count for listener.
+func (f *Fixture) CheckBadConn(t *testing.T, addr, listener string, tc BadConn) {
+	t.Helper()
+	before := f.Refused(listener, tc.Reason)
+	c := Dial(t, addr)
+	if _, err := io.WriteString(c, tc.Send); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Closed(t); got != tc.Reply {
+		t.Errorf("%s: answered %q, want %q", tc.Name, got, tc.Reply)
+	}
+	if n := f.Refused(listener, tc.Reason) - before; n != 1 {
+		t.Errorf("%s: refused %s %v times", tc.Name, tc.Reason, n)
+	}
 }
 
 // Client is a line client of a listener.
@@ -181,8 +167,36 @@ func (c *Client) Closed(t testing.TB) string {
 	return string(b)
 }
 
+// Listener is a started listener.
+type Listener interface {
+	Addr() string
+	Close(ctx context.Context) error
+}
+
+// Start starts a listener with f's config and Publisher; it is closed on
+// cleanup.
+func Start[L Listener](t *testing.T, f *Fixture, start func(config.Ingest, *ingest.Publisher, *slog.Logger) (L, error)) L {
+	t.Helper()
+	l, err := start(f.Cfg, f.Pub, f.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close(context.Background()) })
+	return l
+}
+
 // FuzzNow is the wall time of Fuzz (unix seconds).
 const FuzzNow = 1700000000
+
+// FuzzProtocol fuzzes p as a session reads lines (see Fuzz), with lines
+// of at most 256 bytes and batches of at most 7 points.
+func FuzzProtocol(f *testing.F, p telnet.Protocol, seeds ...string) {
+	x := telnet.Offline{Protocol: p, MaxLine: 256, MaxBatch: 7}
+	Fuzz(f, func(data []byte, publish func([]proto.Point)) []byte {
+		_ = x.Run(bytes.NewReader(data), FuzzNow, publish)
+		return x.Out
+	}, seeds...)
+}
 
 // Fuzz feeds arbitrary bytes to run, which parses them as a listener
 // does and publishes batches of points and returns what the client was
