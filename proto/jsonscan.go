@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// The JSON lexing shared by MVDecoder and ParseRPCRequest. It accepts
+// The JSON lexing of MVDecoder (Decode, DecodeRPCRequest). It accepts
 // exactly what encoding/json accepts (its scanner: RFC 8259, white space
 // ' ', \t, \n, \r, nesting at most 10000 deep, invalid UTF-8 allowed in
 // strings) and decodes strings as encoding/json does (invalid UTF-8 and
@@ -26,9 +26,15 @@ type JSONError struct {
 
 func (e *JSONError) Error() string { return fmt.Sprintf("%s at offset %d", e.Msg, e.Offset) }
 
+const msgEOF = "unexpected end of JSON input"
+
+// Truncated reports whether the input ended before the JSON value did:
+// more input may complete it.
+func (e *JSONError) Truncated() bool { return e.Msg == msgEOF }
+
 func jsonErr(b []byte, i int, what string) error {
 	if i >= len(b) {
-		return &JSONError{Offset: len(b), Msg: "unexpected end of JSON input"}
+		return &JSONError{Offset: len(b), Msg: msgEOF}
 	}
 	return &JSONError{Offset: i, Msg: fmt.Sprintf("invalid character %q %s", b[i], what)}
 }

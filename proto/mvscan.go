@@ -26,6 +26,7 @@ type MVDecoder struct {
 	key    []byte // an escaped key, decoded
 	text   []byte // a string value, decoded
 	stack  []byte // containers open while skipping a value
+	base   int    // arrays and objects open around the array decoded
 }
 
 // MVReject is one rejected item of a push body.
@@ -120,33 +121,42 @@ func (d *MVDecoder) Decode(body []byte, now int64) (MVResult, error) {
 	if body[0] != '[' {
 		return MVResult{}, ErrNotArray
 	}
-	total := 0
-	i := skipWS(body, 1)
-	if i < len(body) && body[i] == ']' {
-		i++
-	} else {
-		for {
-			var err error
-			if i, err = d.item(body, skipWS(body, i), total, now); err != nil {
-				return MVResult{}, d.fail(err)
-			}
-			total++
-			i = skipWS(body, i)
-			if i < len(body) && body[i] == ',' {
-				i++
-				continue
-			}
-			if i < len(body) && body[i] == ']' {
-				i++
-				break
-			}
-			return MVResult{}, d.fail(jsonErr(body, i, "after array element"))
+	i, total, err := d.array(body, 0, now)
+	if err == nil {
+		if i = skipWS(body, i); i != len(body) {
+			err = jsonErr(body, i, "after top-level value")
 		}
 	}
-	if i = skipWS(body, i); i != len(body) {
-		return MVResult{}, d.fail(jsonErr(body, i, "after top-level value"))
+	if err != nil {
+		return MVResult{}, d.fail(err)
 	}
-	return MVResult{Points: d.points, Rejected: d.bad, Total: total}, nil
+	return d.result(total), nil
+}
+
+func (d *MVDecoder) result(total int) MVResult {
+	return MVResult{Points: d.points, Rejected: d.bad, Total: total}
+}
+
+// array decodes the array at b[i], inside d.base open arrays and objects.
+func (d *MVDecoder) array(b []byte, i int, now int64) (end, total int, err error) {
+	if i = skipWS(b, i+1); i < len(b) && b[i] == ']' {
+		return i + 1, 0, nil
+	}
+	for {
+		if i, err = d.item(b, skipWS(b, i), total, now); err != nil {
+			return 0, 0, err
+		}
+		total++
+		i = skipWS(b, i)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == ']' {
+			return i + 1, total, nil
+		}
+		return 0, 0, jsonErr(b, i, "after array element")
+	}
 }
 
 // fail drops what was decoded of a body that turned out unusable.
@@ -184,7 +194,7 @@ func (d *MVDecoder) item(b []byte, i, idx int, now int64) (int, error) {
 		}
 		return end, err
 	default: // not an object: encoding/json cannot make a MetricValue of it
-		end, err := d.skip(b, i, 1)
+		end, err := d.skip(b, i, d.base+1)
 		if err == nil {
 			d.bad = append(d.bad, MVReject{Index: idx, Reason: ReasonBadJSON})
 		}
@@ -299,15 +309,15 @@ func (d *MVDecoder) fieldValue(b []byte, i, f int, it *item) (int, error) {
 		if c == '"' {
 			end, flags, err = scanString(b, i)
 		} else {
-			end, err = d.skip(b, i, 2)
+			end, err = d.skip(b, i, d.base+2)
 		}
 		it.value = span{start: i, end: end, kind: c, flags: flags}
 		return end, err
 	default:
-		return d.skip(b, i, 2)
+		return d.skip(b, i, d.base+2)
 	}
 	// A value of the wrong type for the field: null is ignored.
-	end, err := d.skip(b, i, 2)
+	end, err := d.skip(b, i, d.base+2)
 	if c != 'n' {
 		it.bad = true
 	}

@@ -46,19 +46,24 @@ func failed(msg string) *call {
 	return &call{kind: kindError, errMsg: msg, id: []byte("null")}
 }
 
-// prepare reads the request req into c (which then owns all it needs of
-// it): the method, the id and, for Transfer.Update, its points, decoded
-// and validated, the rejected ones counted. It reports false for a
+// prepare reads the request at the start of b into c, which then owns
+// all it needs of it: the method, the id and, for Transfer.Update, its
+// points, decoded and validated, the rejected ones counted. whole is
+// false when b ends before the request does (c is then to be prepared
+// again with more); n is the request's length in b. ok is false for a
 // request net/rpc would not answer (not JSON, not a request object): c
 // then holds an error with id null and the connection must be closed.
-func (s *Server) prepare(c *call, req []byte, start time.Time) bool {
+func (s *Server) prepare(c *call, b []byte, start time.Time) (n int, ok, whole bool) {
 	c.kind, c.errMsg, c.points, c.total, c.invalid, c.start = kindError, "", nil, 0, 0, start
-	r, err := proto.ParseRPCRequest(req)
+	n, r, res, err := c.dec.DecodeRPCRequest(b, start.Unix())
 	if err != nil {
+		if je, isJSON := err.(*proto.JSONError); isJSON && je.Truncated() {
+			return 0, false, false
+		}
 		s.pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedMalformed, err)
 		c.id = append(c.id[:0], "null"...)
 		c.errMsg = "malformed request: " + err.Error()
-		return false
+		return len(b), false, true
 	}
 	c.id = append(c.id[:0], r.ID...)
 	if r.ID == nil {
@@ -66,7 +71,7 @@ func (s *Server) prepare(c *call, req []byte, start time.Time) bool {
 	}
 	switch string(r.Method) {
 	case methodUpdate:
-		s.update(c, r, start)
+		s.update(c, r, res)
 	case methodPing:
 		if r.Params == nil {
 			c.errMsg = errMissingParams
@@ -79,14 +84,15 @@ func (s *Server) prepare(c *call, req []byte, start time.Time) bool {
 		c.errMsg = methodError(string(r.Method))
 	}
 	s.pub.Accepted(ingest.ListenerJSONRPC, len(c.points))
-	return true
+	return n, true, true
 }
 
 // net/rpc/jsonrpc's error for a request without params.
 const errMissingParams = "jsonrpc: request body missing params"
 
-// update decodes the []MetricValue of a Transfer.Update (params[0]).
-func (s *Server) update(c *call, r proto.RPCRequest, start time.Time) {
+// update takes the []MetricValue of a Transfer.Update (params[0],
+// decoded in res).
+func (s *Server) update(c *call, r proto.RPCRequest, res proto.MVResult) {
 	switch a := r.Arg; {
 	case r.Params == nil:
 		c.errMsg = errMissingParams
@@ -99,11 +105,6 @@ func (s *Server) update(c *call, r proto.RPCRequest, start time.Time) {
 		c.errMsg = "json: cannot unmarshal " + jsonKind(a) + " into Go value of type []*model.MetricValue"
 		return
 	default:
-		res, err := c.dec.Decode(a, start.Unix())
-		if err != nil { // not met: the request was checked whole
-			c.errMsg = err.Error()
-			return
-		}
 		for _, rj := range res.Rejected {
 			s.pub.Rejected(ingest.ListenerJSONRPC, rj.Reason, rj.Endpoint, rj.Metric)
 		}

@@ -39,14 +39,17 @@ var (
 func (cn *conn) serve() {
 	defer cn.finish()
 	for !cn.broken.Load() {
-		req, started, err := cn.next()
+		c := cn.s.calls.Get().(*call)
+		ok, started, err := cn.next(c)
 		if err != nil {
+			cn.s.putCall(c)
 			if cn.readFailed(err, started) {
 				cn.lingerClose()
 			}
 			return
 		}
-		if !cn.handle(req) {
+		cn.dispatch(c)
+		if !ok {
 			cn.lingerClose()
 			return
 		}
@@ -80,11 +83,17 @@ func (cn *conn) finish() {
 	}
 }
 
-// next returns the next request, one JSON object: its bytes are valid
-// until the next call. started tells whether a request had begun when err
-// came.
-func (cn *conn) next() (req []byte, started bool, err error) {
+// next reads the next request into c (see Server.prepare, whose ok it
+// returns). started tells whether a request had begun when err came.
+//
+// A request is decoded where it lies in the read buffer. When the buffer
+// ends before the request does, the request is framed (its end found
+// across reads) before it is decoded again, whole: a request is decoded
+// at most twice, its first part once more.
+func (cn *conn) next(c *call) (ok, started bool, err error) {
 	cn.frame = frame{}
+	framing := false
+	var start time.Time
 	for {
 		if !started {
 			cn.r += skipSpace(cn.buf[cn.r:cn.w])
@@ -92,25 +101,34 @@ func (cn *conn) next() (req []byte, started bool, err error) {
 				cn.release()
 				cn.c.Idle()
 			} else {
-				started = true
+				started, start = true, time.Now()
 				cn.c.Busy()
 				if cn.buf[cn.r] != '{' {
-					return nil, true, errNotObject
+					return false, true, errNotObject
 				}
 			}
 		}
 		if started {
-			if n, ok := cn.frame.scan(cn.buf[cn.r:cn.w]); ok {
-				req = cn.buf[cn.r : cn.r+n]
-				cn.r += n
-				return req, true, nil
+			b := cn.buf[cn.r:cn.w]
+			if !framing {
+				n, ok, whole := cn.s.prepare(c, b, start)
+				if whole {
+					cn.r += n
+					return ok, true, nil
+				}
+				framing = true
 			}
-			if cn.w-cn.r > cn.s.cfg.MaxRequestBytes {
-				return nil, true, errTooLarge
+			if n, found := cn.frame.scan(b); found {
+				_, ok, _ := cn.s.prepare(c, b[:n], start) // whole: the frame ends where the request does, or it is malformed
+				cn.r += n
+				return ok, true, nil
+			}
+			if len(b) > cn.s.cfg.MaxRequestBytes {
+				return false, true, errTooLarge
 			}
 		}
 		if cn.rerr != nil {
-			return nil, started, cn.rerr
+			return false, started, cn.rerr
 		}
 		cn.read()
 	}
@@ -183,15 +201,6 @@ func (cn *conn) readFailed(err error, started bool) bool {
 	return true
 }
 
-// handle answers one request (in a call of its own) and reports whether
-// the connection goes on.
-func (cn *conn) handle(req []byte) bool {
-	c := cn.s.calls.Get().(*call)
-	ok := cn.s.prepare(c, req, time.Now())
-	cn.dispatch(c)
-	return ok
-}
-
 // dispatch answers c in its own goroutine, at most MaxInFlight at once:
 // it publishes c's points, then writes its reply after the reply before.
 func (cn *conn) dispatch(c *call) {
@@ -248,17 +257,18 @@ func (f *frame) scan(b []byte) (int, bool) {
 		if f.inStr {
 			q := bytes.IndexByte(b[i:], '"')
 			if q < 0 {
-				q = len(b) - i
-			}
-			if e := bytes.IndexByte(b[i:i+q], '\\'); e >= 0 {
-				i += e + 2 // the escaped byte, read or not yet, is skipped
-				continue
+				i = len(b)
+				break
 			}
 			i += q
-			if i < len(b) {
-				f.inStr = false
-				i++
+			// The quote ends the string unless an odd number of
+			// backslashes escapes it.
+			n := 0
+			for k := i - 1; b[k] == '\\'; k-- {
+				n++
 			}
+			f.inStr = n%2 == 1
+			i++
 			continue
 		}
 		switch b[i] {

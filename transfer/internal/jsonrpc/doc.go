@@ -6,8 +6,9 @@
 //
 // It is Kestrel's own codec, not the reflection-based net/rpc server:
 // one connection is read by one goroutine, which frames each request,
-// parses it (proto.ParseRPCRequest) and decodes its points
-// (proto.MVDecoder: no allocation per point) into a call; each call then
+// then parses it and decodes its points in one pass
+// (proto.MVDecoder.DecodeRPCRequest: no allocation per point) into a
+// call; each call then
 // publishes in its own goroutine, so that the requests a client pipelines
 // are batched together, and writes its reply after the reply of the call
 // before it: replies go out in request order.

@@ -260,6 +260,34 @@ func TestPipelinedRaw(t *testing.T) {
 	}
 }
 
+// A request that arrives in pieces, cut anywhere (inside a string, an
+// escape, a number), and one of several hundred kilobytes: each framed
+// across reads and answered.
+func TestRequestInPieces(t *testing.T) {
+	f := newFixture(t, nil)
+	conn, r := f.raw(t)
+	mvs := items("pieces", 2)
+	mvs[0].Metric, mvs[1].Tags = `quote"and\backslash`, `path=C:\dir,é=\u00e9`
+	req := request("1", "Transfer.Update", mvs)
+	for cut := 1; cut < len(req); cut++ {
+		io.WriteString(conn, req[:cut])
+		time.Sleep(time.Millisecond)
+		io.WriteString(conn, req[cut:])
+		if m := readReply(t, r); !strings.Contains(string(m["result"]), `"Total":2,"Invalid":0`) {
+			t.Fatalf("cut at %d (%q): reply %s", cut, req[:cut], m)
+		}
+	}
+	var resp TransferResponse
+	if err := f.client(t).Call("Transfer.Update", items("large", 5000), &resp); err != nil || resp.Total != 5000 || resp.Invalid != 0 {
+		t.Fatalf("large request: %+v %v", resp, err)
+	}
+	got := f.storedKeys(t)
+	first := "pieces/" + mvs[0].Metric + "/core=0"
+	if got[first] != len(req)-1 || len(got) != 2+5000 {
+		t.Fatalf("%d distinct points stored; %s %d times, want %d", len(got), first, got[first], len(req)-1)
+	}
+}
+
 // Bad params get an error reply and the connection goes on (as net/rpc
 // does); what is not a request gets an error with id null and the
 // connection is closed.
