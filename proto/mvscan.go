@@ -495,13 +495,12 @@ func (d *MVDecoder) value(b []byte, v span) (float64, Reason) {
 	default:
 		return 0, ReasonBadValue
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		// Out of range: ±Inf, not finite; anything else: not numeric.
-		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
-			return f, ReasonNotFinite
-		}
-		return 0, ReasonBadValue
+	// Out of range is ±Inf (not finite), any other error not numeric.
+	switch f, err := strconv.ParseFloat(s, 64); {
+	case err == nil:
+		return f, OK
+	case errors.Is(err, strconv.ErrRange):
+		return f, ReasonNotFinite
 	}
-	return f, OK
+	return 0, ReasonBadValue
 }

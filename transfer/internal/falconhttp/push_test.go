@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -18,27 +17,9 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingesttest"
 )
 
-// Open-Falcon's types, as its clients send and read them.
-type MetricValue struct {
-	Endpoint  string      `json:"endpoint"`
-	Metric    string      `json:"metric"`
-	Value     interface{} `json:"value"`
-	Step      int64       `json:"step"`
-	Type      string      `json:"counterType"`
-	Tags      string      `json:"tags"`
-	Timestamp int64       `json:"timestamp"`
-}
-
-type TransferResponse struct {
-	Message string
-	Total   int
-	Invalid int
-	Latency int64
-}
-
 type pushReply struct {
-	Msg  string           `json:"msg"`
-	Data TransferResponse `json:"data"`
+	Msg  string                      `json:"msg"`
+	Data ingesttest.TransferResponse `json:"data"`
 }
 
 type fixture struct {
@@ -71,14 +52,7 @@ func (f *fixture) post(t *testing.T, body io.Reader) (*http.Response, []byte) {
 	return resp, b
 }
 
-func items(host string, n int) []*MetricValue {
-	now := time.Now().Unix()
-	mvs := make([]*MetricValue, n)
-	for i := range mvs {
-		mvs[i] = &MetricValue{Endpoint: host, Metric: "disk.io.util", Value: i, Step: 60, Type: "GAUGE", Tags: fmt.Sprintf("device=sd%d", i), Timestamp: now}
-	}
-	return mvs
-}
+var items = ingesttest.Items
 
 func marshal(v any) io.Reader {
 	b, _ := json.Marshal(v)
@@ -89,8 +63,8 @@ func marshal(v any) io.Reader {
 // invalid items counted in the reply and by reason.
 func TestPush(t *testing.T) {
 	f := newFixture(t, 1<<20)
-	mvs := append(items("db01", 8), &MetricValue{Endpoint: "db01", Metric: "m", Value: true, Step: 60, Type: "GAUGE"},
-		&MetricValue{Endpoint: "db01", Metric: "m", Value: 1, Step: 0, Type: "GAUGE"})
+	mvs := append(items("db01", 8), &ingesttest.MetricValue{Endpoint: "db01", Metric: "m", Value: true, Step: 60, Type: "GAUGE"},
+		&ingesttest.MetricValue{Endpoint: "db01", Metric: "m", Value: 1, Step: 0, Type: "GAUGE"})
 	resp, body := f.post(t, marshal(mvs))
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json; charset=UTF-8" {
 		t.Fatalf("%s %s: %s", resp.Status, resp.Header.Get("Content-Type"), body)
@@ -109,7 +83,7 @@ func TestPush(t *testing.T) {
 	for _, p := range f.Stored(t) {
 		got[p.Key()]++
 	}
-	if len(got) != 8 || got["db01/disk.io.util/device=sd7"] != 1 {
+	if len(got) != 8 || got["db01/cpu.idle/i=7"] != 1 {
 		t.Fatalf("stored %v", got)
 	}
 	if f.Rejected(listener, proto.ReasonBadValue) != 1 || f.Rejected(listener, proto.ReasonBadStep) != 1 || f.Accepted(listener) != 8 {
@@ -134,9 +108,7 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%q: %s %s, want 400 %q", body, resp.Status, b, want)
 		}
 	}
-	if v := f.Refused(listener, ingest.RefusedMalformed); v != 6 {
-		t.Errorf("malformed counted %v, want 6", v)
-	}
+	f.WantRefused(t, listener, ingest.RefusedMalformed, 6)
 	resp, err := http.Get(f.url)
 	if err != nil {
 		t.Fatal(err)
@@ -153,15 +125,11 @@ func TestBadRequests(t *testing.T) {
 	if resp, b := f.post(t, chunked); resp.StatusCode != 413 {
 		t.Errorf("large chunked body: %s %s", resp.Status, b)
 	}
-	if v := f.Refused(listener, ingest.RefusedTooLarge); v != 2 {
-		t.Errorf("too_large counted %v, want 2", v)
-	}
+	f.WantRefused(t, listener, ingest.RefusedTooLarge, 2)
 	if resp, b := f.post(t, marshal(items("ok", 3))); resp.StatusCode != 200 {
 		t.Errorf("after bad requests: %s %s", resp.Status, b)
 	}
-	if n := len(f.Stored(t)); n != 3 {
-		t.Errorf("%d points stored, want 3", n)
-	}
+	f.WantStored(t, 3)
 }
 
 // The stream cannot store: 503 with Retry-After, never 200; the points
@@ -171,9 +139,7 @@ func TestUnavailableIsNever200(t *testing.T) {
 	if resp, b := f.post(t, marshal(items("before", 4))); resp.StatusCode != 200 {
 		t.Fatalf("%s %s", resp.Status, b)
 	}
-	if n := len(f.Stored(t)); n != 4 {
-		t.Fatalf("%d stored", n)
-	}
+	f.WantStored(t, 4)
 	if err := f.JS.DeleteStream(context.Background(), f.Subj.Stream()); err != nil {
 		t.Fatal(err)
 	}
@@ -185,9 +151,7 @@ func TestUnavailableIsNever200(t *testing.T) {
 	if resp, b := f.post(t, marshal(items("down", 4))); resp.StatusCode != 503 {
 		t.Fatalf("nats down: %s %s", resp.Status, b)
 	}
-	if v := f.Refused(listener, ingest.RefusedUnavailable); v != 2 {
-		t.Fatalf("unavailable counted %v", v)
-	}
+	f.WantRefused(t, listener, ingest.RefusedUnavailable, 2)
 	// A client that gives up while its points wait for the stream: the
 	// handler stops waiting, counts it, and the next request is served.
 	impatient := &http.Client{Timeout: 300 * time.Millisecond}

@@ -1,12 +1,15 @@
 // Package ingesttest is what the tests of the client listeners share: a
 // real embedded JetStream with the ingest stream, an ingest.Publisher on
-// it, and ways to read back what was stored and what was counted.
+// it, ways to read back what was stored and what was counted, Open-Falcon's
+// client types, and the per-point figures of the listener benchmarks.
 package ingesttest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -98,4 +101,70 @@ func (f *Fixture) Rejected(listener string, r proto.Reason) float64 {
 // Accepted returns the valid points counted for listener.
 func (f *Fixture) Accepted(listener string) float64 {
 	return testutil.ToFloat64(f.Met.PointsAccepted.WithLabelValues(listener))
+}
+
+// WantRefused fails t unless listener counted want refusals for reason.
+func (f *Fixture) WantRefused(t testing.TB, listener, reason string, want float64) {
+	t.Helper()
+	if v := f.Refused(listener, reason); v != want {
+		t.Fatalf("%s refusals of %s counted %v, want %v", reason, listener, v, want)
+	}
+}
+
+// WantStored fails t unless the stream holds want points.
+func (f *Fixture) WantStored(t testing.TB, want int) {
+	t.Helper()
+	if n := len(f.Stored(t)); n != want {
+		t.Fatalf("%d points stored, want %d", n, want)
+	}
+}
+
+// MetricValue and TransferResponse are Open-Falcon's (common/model), as
+// falcon-agent and scripts send and read them.
+type MetricValue struct {
+	Endpoint  string      `json:"endpoint"`
+	Metric    string      `json:"metric"`
+	Value     interface{} `json:"value"`
+	Step      int64       `json:"step"`
+	Type      string      `json:"counterType"`
+	Tags      string      `json:"tags"`
+	Timestamp int64       `json:"timestamp"`
+}
+
+type TransferResponse struct {
+	Message string
+	Total   int
+	Invalid int
+	Latency int64
+}
+
+// Items returns n valid points of host, one series each (tag i=<n>),
+// values numbers and numeric strings in turn.
+func Items(host string, n int) []*MetricValue {
+	now := time.Now().Unix()
+	mvs := make([]*MetricValue, n)
+	for i := range mvs {
+		mvs[i] = &MetricValue{Endpoint: host, Metric: "cpu.idle", Value: float64(i) + 0.5, Step: 60, Type: "GAUGE",
+			Tags: fmt.Sprintf("i=%d", i), Timestamp: now}
+		if i%2 == 1 {
+			mvs[i].Value = fmt.Sprint(i)
+		}
+	}
+	return mvs
+}
+
+// PerPoint reports, when the returned func is called after b's loop,
+// ns/point, points/s and allocs/point for n points per iteration.
+func PerPoint(b *testing.B, n int) func() {
+	b.ReportAllocs()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m0 := ms.Mallocs
+	return func() {
+		runtime.ReadMemStats(&ms)
+		perPoint := float64(b.Elapsed().Nanoseconds()) / float64(b.N) / float64(n)
+		b.ReportMetric(perPoint, "ns/point")
+		b.ReportMetric(1e9/perPoint, "points/s")
+		b.ReportMetric(float64(ms.Mallocs-m0)/float64(b.N)/float64(n), "allocs/point")
+	}
 }

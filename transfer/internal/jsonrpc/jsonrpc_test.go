@@ -20,24 +20,8 @@ import (
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingesttest"
 )
 
-// Open-Falcon's types, as falcon-agent sends and reads them (common/model).
-type MetricValue struct {
-	Endpoint  string      `json:"endpoint"`
-	Metric    string      `json:"metric"`
-	Value     interface{} `json:"value"`
-	Step      int64       `json:"step"`
-	Type      string      `json:"counterType"`
-	Tags      string      `json:"tags"`
-	Timestamp int64       `json:"timestamp"`
-}
-
-type TransferResponse struct {
-	Message string
-	Total   int
-	Invalid int
-	Latency int64
-}
-
+// The types of Open-Falcon's Transfer.Ping (common/model); those of
+// Transfer.Update are ingesttest's.
 type NullRpcRequest struct{}
 
 type SimpleRpcResponse struct {
@@ -87,18 +71,7 @@ func (f *fixture) raw(t *testing.T) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-func items(host string, n int) []*MetricValue {
-	now := time.Now().Unix()
-	mvs := make([]*MetricValue, n)
-	for i := range mvs {
-		mvs[i] = &MetricValue{Endpoint: host, Metric: "cpu.idle", Value: float64(i) + 0.5, Step: 60, Type: "GAUGE",
-			Tags: fmt.Sprintf("core=%d", i), Timestamp: now}
-		if i%2 == 1 {
-			mvs[i].Value = fmt.Sprint(i) // a numeric string, as scripts send
-		}
-	}
-	return mvs
-}
+var items = ingesttest.Items
 
 // storedKeys counts the points in the stream by endpoint/tag.
 func (f *fixture) storedKeys(t *testing.T) map[string]int {
@@ -117,11 +90,11 @@ func TestGoClient(t *testing.T) {
 	c := f.client(t)
 	mvs := items("web01", 10)
 	mvs = append(mvs,
-		&MetricValue{Endpoint: "web01", Metric: "kernel.hostname", Value: 1, Step: 60, Type: "GAUGE"},
-		&MetricValue{Endpoint: "web01", Metric: "m", Value: "abc", Step: 60, Type: "GAUGE"},
-		&MetricValue{Endpoint: "web01", Metric: "m", Value: 1, Step: 60, Type: "gauge"},
+		&ingesttest.MetricValue{Endpoint: "web01", Metric: "kernel.hostname", Value: 1, Step: 60, Type: "GAUGE"},
+		&ingesttest.MetricValue{Endpoint: "web01", Metric: "m", Value: "abc", Step: 60, Type: "GAUGE"},
+		&ingesttest.MetricValue{Endpoint: "web01", Metric: "m", Value: 1, Step: 60, Type: "gauge"},
 		nil)
-	var resp TransferResponse
+	var resp ingesttest.TransferResponse
 	if err := c.Call("Transfer.Update", mvs, &resp); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +106,7 @@ func TestGoClient(t *testing.T) {
 		t.Fatalf("%d points stored, want 10: %v", len(got), got)
 	}
 	for i := range 10 {
-		if got[fmt.Sprintf("web01/cpu.idle/core=%d", i)] != 1 {
+		if got[fmt.Sprintf("web01/cpu.idle/i=%d", i)] != 1 {
 			t.Fatalf("point %d not stored once: %v", i, got)
 		}
 	}
@@ -150,8 +123,8 @@ func TestGoClient(t *testing.T) {
 	if err := c.Call("Transfer.Ping", NullRpcRequest{}, &pong); err != nil || pong.Code != 0 {
 		t.Fatalf("ping: %+v %v", pong, err)
 	}
-	resp = TransferResponse{}
-	if err := c.Call("Transfer.Update", []*MetricValue{}, &resp); err != nil || resp.Message != "ok" || resp.Total != 0 {
+	resp = ingesttest.TransferResponse{}
+	if err := c.Call("Transfer.Update", []*ingesttest.MetricValue{}, &resp); err != nil || resp.Message != "ok" || resp.Total != 0 {
 		t.Fatalf("empty update: %+v %v", resp, err)
 	}
 	for method, want := range map[string]string{"Transfer.Nope": "rpc: can't find method Transfer.Nope",
@@ -175,7 +148,7 @@ func TestConcurrentClients(t *testing.T) {
 	errs := make(chan error, 300)
 	for i := range 300 {
 		wg.Go(func() {
-			var resp TransferResponse
+			var resp ingesttest.TransferResponse
 			err := clients[i%3].Call("Transfer.Update", items(fmt.Sprintf("h%d", i), 5), &resp)
 			if err == nil && (resp.Message != "ok" || resp.Total != 5 || resp.Invalid != 0) {
 				err = fmt.Errorf("reply %+v", resp)
@@ -201,7 +174,7 @@ func TestConcurrentClients(t *testing.T) {
 	}
 }
 
-func request(id, method string, mvs []*MetricValue) string {
+func request(id, method string, mvs []*ingesttest.MetricValue) string {
 	b, _ := json.Marshal(mvs)
 	s := `{"method":"` + method + `","params":[` + string(b) + `]`
 	if id != "" {
@@ -247,7 +220,7 @@ func TestPipelinedRaw(t *testing.T) {
 		if string(m["id"]) != want || string(m["error"]) != "null" {
 			t.Fatalf("reply %s, want id %s and no error", m, want)
 		}
-		var resp TransferResponse
+		var resp ingesttest.TransferResponse
 		if err := json.Unmarshal(m["result"], &resp); err != nil || resp.Message != "ok" || resp.Total != 20 {
 			t.Fatalf("result %s", m["result"])
 		}
@@ -255,9 +228,7 @@ func TestPipelinedRaw(t *testing.T) {
 	if m := readReply(t, r); string(m["id"]) != "99" || string(m["result"]) != `{"code":0}` {
 		t.Fatalf("ping reply %s", m)
 	}
-	if n := len(f.Stored(t)); n != 200 {
-		t.Fatalf("%d points stored, want 200", n)
-	}
+	f.WantStored(t, 200)
 }
 
 // A request that arrives in pieces, cut anywhere (inside a string, an
@@ -277,12 +248,12 @@ func TestRequestInPieces(t *testing.T) {
 			t.Fatalf("cut at %d (%q): reply %s", cut, req[:cut], m)
 		}
 	}
-	var resp TransferResponse
+	var resp ingesttest.TransferResponse
 	if err := f.client(t).Call("Transfer.Update", items("large", 5000), &resp); err != nil || resp.Total != 5000 || resp.Invalid != 0 {
 		t.Fatalf("large request: %+v %v", resp, err)
 	}
 	got := f.storedKeys(t)
-	first := "pieces/" + mvs[0].Metric + "/core=0"
+	first := "pieces/" + mvs[0].Metric + "/i=0"
 	if got[first] != len(req)-1 || len(got) != 2+5000 {
 		t.Fatalf("%d distinct points stored; %s %d times, want %d", len(got), first, got[first], len(req)-1)
 	}
@@ -352,10 +323,8 @@ func TestTruncated(t *testing.T) {
 		t.Fatalf("reply %s", m)
 	}
 	wait.For(t, "truncated request counted", 5*time.Second, func() bool { return f.Refused(listener, ingest.RefusedMalformed) == 1 })
-	if n := len(f.Stored(t)); n != 0 {
-		t.Fatalf("%d points of a truncated request stored", n)
-	}
-	var resp TransferResponse
+	f.WantStored(t, 0)
+	var resp ingesttest.TransferResponse
 	if err := f.client(t).Call("Transfer.Update", items("after", 2), &resp); err != nil || resp.Total != 2 {
 		t.Fatalf("next client: %+v %v", resp, err)
 	}
@@ -365,7 +334,7 @@ func TestTruncated(t *testing.T) {
 // counted; the memory held stays bounded by the limit.
 func TestTooLarge(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxRequestBytes = 8 << 10 })
-	var resp TransferResponse
+	var resp ingesttest.TransferResponse
 	c := f.client(t)
 	if err := c.Call("Transfer.Update", items("small", 20), &resp); err != nil {
 		t.Fatalf("under the limit: %v", err)
@@ -387,12 +356,8 @@ func TestTooLarge(t *testing.T) {
 	if !strings.Contains(string(m["error"]), "max_request_bytes") {
 		t.Fatalf("reply %s", m)
 	}
-	if v := f.Refused(listener, ingest.RefusedTooLarge); v != 2 {
-		t.Fatalf("too_large counted %v, want 2", v)
-	}
-	if n := len(f.Stored(t)); n != 20 {
-		t.Fatalf("%d points stored, want 20", n)
-	}
+	f.WantRefused(t, listener, ingest.RefusedTooLarge, 2)
+	f.WantStored(t, 20)
 }
 
 // Slowloris: a request trickled slower than read_timeout is cut off;
@@ -421,12 +386,8 @@ func TestTimeouts(t *testing.T) {
 	if _, err := idle.ReadByte(); err != io.EOF {
 		t.Fatalf("idle connection: %v, want closed", err)
 	}
-	if v := f.Refused(listener, ingest.RefusedTimeout); v != 2 {
-		t.Fatalf("timeouts counted %v, want 2", v)
-	}
-	if n := len(f.Stored(t)); n != 0 {
-		t.Fatalf("%d points of a slow request stored", n)
-	}
+	f.WantRefused(t, listener, ingest.RefusedTimeout, 2)
+	f.WantStored(t, 0)
 }
 
 // The stream cannot store: the client gets an error, never "ok"; what
@@ -434,17 +395,15 @@ func TestTimeouts(t *testing.T) {
 func TestUnavailableIsNeverOK(t *testing.T) {
 	f := newFixture(t, nil)
 	c := f.client(t)
-	var resp TransferResponse
+	var resp ingesttest.TransferResponse
 	if err := c.Call("Transfer.Update", items("before", 5), &resp); err != nil || resp.Message != "ok" {
 		t.Fatalf("before: %+v %v", resp, err)
 	}
-	if n := len(f.Stored(t)); n != 5 {
-		t.Fatalf("%d stored", n)
-	}
+	f.WantStored(t, 5)
 	if err := f.JS.DeleteStream(context.Background(), f.Subj.Stream()); err != nil {
 		t.Fatal(err)
 	}
-	resp = TransferResponse{}
+	resp = ingesttest.TransferResponse{}
 	err := c.Call("Transfer.Update", items("deleted", 5), &resp)
 	if err == nil || !strings.Contains(err.Error(), "points not stored") || resp.Message == "ok" {
 		t.Fatalf("stream deleted: %+v %v, want an error", resp, err)
@@ -453,9 +412,7 @@ func TestUnavailableIsNeverOK(t *testing.T) {
 	if err := c.Call("Transfer.Update", items("down", 5), &resp); err == nil {
 		t.Fatalf("nats down: %+v, want an error", resp)
 	}
-	if v := f.Refused(listener, ingest.RefusedUnavailable); v != 2 {
-		t.Fatalf("unavailable counted %v, want 2", v)
-	}
+	f.WantRefused(t, listener, ingest.RefusedUnavailable, 2)
 }
 
 // Close answers the request being published, then closes; new
@@ -469,7 +426,7 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Srv.Shutdown() // the publish of the next request waits for its timeout
-	call := c.Go("Transfer.Update", items("x", 3), &TransferResponse{}, nil)
+	call := c.Go("Transfer.Update", items("x", 3), &ingesttest.TransferResponse{}, nil)
 	time.Sleep(100 * time.Millisecond)
 	if err := f.srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
