@@ -41,8 +41,9 @@
 // timestamp <= 0 is now (proto.ValidatePoint).
 //
 // Memory: a connection waiting for its next line holds a 512-byte buffer;
-// one reading holds a pooled buffer of max(64 KiB, max_line_bytes+2) and
-// its batch (at most batch_points points and the lines they came from).
+// one reading holds a pooled buffer of max(64 KiB, max_line_bytes+2) and a
+// pooled batch (at most batch_points points and the lines they came from)
+// until its points are published; replies are written once per read.
 // Files: reader.go (Reader), batch.go (Batch), session.go (Sessions,
 // Offline), update.go (the update protocol), server.go (Server).
 package telnet

@@ -149,11 +149,11 @@ func (ss *session) count(o Outcome, raw []byte) {
 }
 
 // parse reads the lines already read from r (at least one; a line begun
-// is waited for) into b until it holds max points, the client quits or
+// is waited for) into b, at most max of them, until the client quits or
 // reading fails; seen is told the outcome of each line before what it
 // added to b is taken back (a point not Added).
 func (p *Protocol) parse(r *Reader, b *Batch, out []byte, max int, seen func(Outcome, []byte)) ([]byte, bool, error) {
-	for {
+	for lines := 1; ; lines++ {
 		raw, err := r.Next()
 		if err != nil {
 			return out, false, err
@@ -171,7 +171,9 @@ func (p *Protocol) parse(r *Reader, b *Batch, out []byte, max int, seen func(Out
 		if o.Kind != Added {
 			b.rewind(m)
 		}
-		if len(b.Points) >= max || !r.More() {
+		// At most max lines, good or bad: the points and the replies of
+		// one read are bounded.
+		if lines >= max || !r.More() {
 			return out, false, nil
 		}
 	}
@@ -183,7 +185,7 @@ func (p *Protocol) parse(r *Reader, b *Batch, out []byte, max int, seen func(Out
 type Offline struct {
 	Protocol Protocol
 	MaxLine  int // max_line_bytes
-	MaxBatch int // points per batch
+	MaxBatch int // lines per batch
 	// After Run: what the client was told, and how many lines had each
 	// Kind.
 	Out   []byte
@@ -193,7 +195,7 @@ type Offline struct {
 }
 
 // Run parses every line of rd; each batch (the lines one read brings, at
-// most MaxBatch points) goes to publish. It returns the error that ended
+// most MaxBatch lines) goes to publish. It returns the error that ended
 // reading (nil at EOF or quit).
 func (x *Offline) Run(rd io.Reader, now int64, publish func([]proto.Point)) error {
 	if x.r == nil {

@@ -82,3 +82,18 @@ func TestFields(t *testing.T) {
 	f("a", "a")
 	f(" a\tb  c ", "a", "b", "c")
 }
+
+// A read holds at most max lines, bad ones included: a client sending
+// only errors cannot grow a batch's replies without bound.
+func TestBatchBoundedByLines(t *testing.T) {
+	in := strings.Repeat("nonsense\n", 1000) + "update h m 1 2\n"
+	x := Offline{Protocol: Update, MaxLine: 1024, MaxBatch: 10}
+	batches, points := 0, 0
+	err := x.Run(strings.NewReader(in), 1700000000, func(pts []proto.Point) { batches++; points += len(pts) })
+	if err != nil || points != 1 || x.Kinds[Malformed] != 1000 {
+		t.Fatalf("%v: %d points, kinds %v", err, points, x.Kinds)
+	}
+	if batches < 101 {
+		t.Fatalf("1001 lines in %d batches of at most 10 lines", batches)
+	}
+}
