@@ -60,10 +60,7 @@ func (s *Server) prepare(c *call, b []byte, start time.Time) (n int, ok, whole b
 		if je, isJSON := err.(*proto.JSONError); isJSON && je.Truncated() {
 			return 0, false, false
 		}
-		s.pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedMalformed, err)
-		c.id = append(c.id[:0], "null"...)
-		c.errMsg = "malformed request: " + err.Error()
-		return len(b), false, true
+		return len(b), s.malformed(c, err), true
 	}
 	c.id = append(c.id[:0], r.ID...)
 	if r.ID == nil {
@@ -85,6 +82,14 @@ func (s *Server) prepare(c *call, b []byte, start time.Time) (n int, ok, whole b
 	}
 	s.pub.Accepted(ingest.ListenerJSONRPC, len(c.points))
 	return n, true, true
+}
+
+// malformed makes c the answer to a request that could not be read, and
+// counts it; it returns false: the connection is to be closed.
+func (s *Server) malformed(c *call, err error) bool {
+	s.pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedMalformed, err)
+	c.kind, c.id, c.errMsg = kindError, append(c.id[:0], "null"...), "malformed request: "+err.Error()
+	return false
 }
 
 // net/rpc/jsonrpc's error for a request without params.

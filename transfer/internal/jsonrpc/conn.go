@@ -27,6 +27,7 @@ type conn struct {
 	small [512]byte // reads while no request is being read
 	buf   []byte    // from the server's pool while bytes of requests are held; buf[r:w] unread
 	r, w  int
+	full  bool  // the last read filled the room it had
 	rerr  error // a read error met after bytes still to handle
 	frame frame
 }
@@ -86,13 +87,16 @@ func (cn *conn) finish() {
 // next reads the next request into c (see Server.prepare, whose ok it
 // returns). started tells whether a request had begun when err came.
 //
-// A request is decoded where it lies in the read buffer. When the buffer
-// ends before the request does, the request is framed (its end found
-// across reads) before it is decoded again, whole: a request is decoded
-// at most twice, its first part once more.
+// A request is decoded where it lies in the read buffer: on the bytes
+// there when it starts, then, if they end before it does, once more
+// after the next read when that read did not fill the buffer (the client
+// sent all it had: usually the rest of the request). Past that, the
+// request is framed (its end found across reads, see frame) and decoded
+// once it is whole. A request is so decoded twice at most, the first time
+// a part of it.
 func (cn *conn) next(c *call) (ok, started bool, err error) {
 	cn.frame = frame{}
-	framing := false
+	framing, tries := false, 0
 	var start time.Time
 	for {
 		if !started {
@@ -109,21 +113,30 @@ func (cn *conn) next(c *call) (ok, started bool, err error) {
 			}
 		}
 		if started {
-			b := cn.buf[cn.r:cn.w]
+			b, limit := cn.buf[cn.r:cn.w], cn.s.cfg.MaxRequestBytes
 			if !framing {
-				n, ok, whole := cn.s.prepare(c, b, start)
+				tries++
+				n, ok, whole := cn.s.prepare(c, b[:min(len(b), limit)], start)
 				if whole {
 					cn.r += n
 					return ok, true, nil
 				}
-				framing = true
+				framing = tries == 2
 			}
-			if n, found := cn.frame.scan(b); found {
-				_, ok, _ := cn.s.prepare(c, b[:n], start) // whole: the frame ends where the request does, or it is malformed
-				cn.r += n
-				return ok, true, nil
+			if framing {
+				if n, found := cn.frame.scan(b); found {
+					if n > limit {
+						return false, true, errTooLarge
+					}
+					_, ok, whole := cn.s.prepare(c, b[:n], start)
+					if !whole { // not met: a frame ends where its request does, or earlier when malformed
+						ok = cn.s.malformed(c, errors.New("request ends after its last bracket"))
+					}
+					cn.r += n
+					return ok, true, nil
+				}
 			}
-			if len(b) > cn.s.cfg.MaxRequestBytes {
+			if len(b) > limit {
 				return false, true, errTooLarge
 			}
 		}
@@ -131,6 +144,7 @@ func (cn *conn) next(c *call) (ok, started bool, err error) {
 			return false, started, cn.rerr
 		}
 		cn.read()
+		framing = framing || tries == 1 && cn.full
 	}
 }
 
@@ -144,15 +158,16 @@ func (cn *conn) release() {
 
 // read reads what the client sent: into small while nothing is held,
 // else at the end of buf, made room for (moved to its start, then grown
-// up to the request limit).
+// up to the request limit). full tells whether the read filled the room
+// it had: the client may have sent more.
 func (cn *conn) read() {
 	if cn.buf == nil {
 		n, err := cn.c.Read(cn.small[:])
 		if n > 0 {
-			cn.buf = cn.s.getBuf(4 << 10)
+			cn.buf = cn.s.getBuf(min(64<<10, cn.s.cfg.MaxRequestBytes+4<<10))
 			cn.r, cn.w = 0, copy(cn.buf, cn.small[:n])
 		}
-		cn.rerr = err
+		cn.full, cn.rerr = n == len(cn.small), err
 		return
 	}
 	if cn.w == len(cn.buf) {
@@ -168,8 +183,8 @@ func (cn *conn) read() {
 		}
 	}
 	n, err := cn.c.Read(cn.buf[cn.w:])
+	cn.full, cn.rerr = cn.w+n == len(cn.buf), err
 	cn.w += n
-	cn.rerr = err
 }
 
 // readFailed counts what ended the connection and answers it when the

@@ -342,7 +342,18 @@ func TestTooLarge(t *testing.T) {
 	if err := c.Call("Transfer.Update", items("big", 200), &resp); err == nil {
 		t.Fatalf("a request over the limit answered %+v", resp)
 	}
+	// Just over the limit, in one write that the buffer can hold whole.
 	conn, r := f.raw(t)
+	req := strings.TrimSuffix(request("1", "Transfer.Update", items("over", 60)), "}")
+	req += strings.Repeat(" ", 8<<10-len(req)) + "}"
+	if len(req) != 8<<10+1 {
+		t.Fatalf("request of %d bytes", len(req))
+	}
+	io.WriteString(conn, req)
+	if m := readReply(t, r); !strings.Contains(string(m["error"]), "max_request_bytes") {
+		t.Fatalf("%d bytes: reply %s", len(req), m)
+	}
+	conn, r = f.raw(t)
 	go func() { // a request that never ends
 		chunk := []byte(`{"method":"Transfer.Update","params":[[` + strings.Repeat(`{"endpoint":"x"},`, 1000))
 		for {
@@ -356,7 +367,7 @@ func TestTooLarge(t *testing.T) {
 	if !strings.Contains(string(m["error"]), "max_request_bytes") {
 		t.Fatalf("reply %s", m)
 	}
-	f.WantRefused(t, listener, ingest.RefusedTooLarge, 2)
+	f.WantRefused(t, listener, ingest.RefusedTooLarge, 3)
 	f.WantStored(t, 20)
 }
 

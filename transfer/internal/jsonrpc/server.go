@@ -75,7 +75,7 @@ func (s *Server) getBuf(n int) []byte {
 	if p, ok := s.bufs.Get().(*[]byte); ok && cap(*p) >= n {
 		return (*p)[:cap(*p)]
 	}
-	return make([]byte, max(n, 4<<10))
+	return make([]byte, n)
 }
 
 // putBuf keeps b for another connection (not a very large one).
