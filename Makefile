@@ -5,6 +5,8 @@
 #   make test     gofmt + vet, go test -race over every module, GOWORK=off builds and short
 #                 tests of each module, then the end-to-end tests
 #   make package  dist/kestrel-agent-<version>.tar.gz with .sha256/.md5 (and .sig with SIGN_KEY=...)
+#   make images   container images kestrel/<part>:<version> from bin/ (FROM scratch) and
+#                 kestrel/redis, kestrel/mariadb (Debian packages); nothing pulled (deploy/README.md)
 
 GO      ?= go
 MODULES := proto lib agent transfer judge deploy ops-meta ops-updater
@@ -23,7 +25,7 @@ BINARIES := \
 	ops-meta/cmd/ops-meta \
 	ops-updater/cmd/ops-updater
 
-.PHONY: build run test test-unit test-e2e lint package clean
+.PHONY: build run test test-unit test-e2e lint package images clean
 
 build:
 	@mkdir -p $(BIN)
@@ -41,6 +43,9 @@ test:
 
 package: build
 	VERSION=$(VERSION) SIGN_KEY=$(SIGN_KEY) ./agent/package/build.sh $(BIN) dist
+
+images: build
+	GO=$(GO) ./deploy/images/build.sh $(BIN)
 
 clean:
 	rm -rf bin dist
