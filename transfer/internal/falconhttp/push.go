@@ -64,12 +64,14 @@ func NewHandler(maxBody int, pub Publisher) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if r.Method != http.MethodPost {
+		h.pub.Accepted(listener, 0) // a request, with no point
 		h.pub.Refused(listener, ingest.RefusedMalformed, fmt.Errorf("method %s", r.Method))
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed: use POST", http.StatusMethodNotAllowed)
 		return
 	}
 	if r.ContentLength > int64(h.maxBody) {
+		h.pub.Accepted(listener, 0)
 		h.tooLarge(w, fmt.Errorf("Content-Length %d", r.ContentLength))
 		return
 	}
@@ -86,6 +88,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := st.dec.Decode(st.body.Bytes(), start.Unix())
 	if err != nil {
 		h.put(st)
+		h.pub.Accepted(listener, 0)
 		h.pub.Refused(listener, ingest.RefusedMalformed, err)
 		http.Error(w, "decode error: "+err.Error(), http.StatusBadRequest)
 		return
@@ -132,6 +135,7 @@ func (h *Handler) tooLarge(w http.ResponseWriter, err error) {
 
 // readFailed answers a body that could not be read whole.
 func (h *Handler) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	h.pub.Accepted(listener, 0)
 	var mbe *http.MaxBytesError
 	var ne net.Error
 	switch {

@@ -15,6 +15,7 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingesttest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 type pushReply struct {
@@ -130,6 +131,9 @@ func TestBadRequests(t *testing.T) {
 		t.Errorf("after bad requests: %s %s", resp.Status, b)
 	}
 	f.WantStored(t, 3)
+	if v := testutil.ToFloat64(f.Met.Requests.WithLabelValues(listener)); v != 10 {
+		t.Errorf("%v requests counted, want 10", v)
+	}
 }
 
 // The stream cannot store: 503 with Retry-After, never 200; the points

@@ -87,6 +87,7 @@ func (s *Server) prepare(c *call, b []byte, start time.Time) (n int, ok, whole b
 // malformed makes c the answer to a request that could not be read, and
 // counts it; it returns false: the connection is to be closed.
 func (s *Server) malformed(c *call, err error) bool {
+	s.pub.Accepted(ingest.ListenerJSONRPC, 0) // a request, with no point
 	s.pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedMalformed, err)
 	c.kind, c.id, c.errMsg = kindError, append(c.id[:0], "null"...), "malformed request: "+err.Error()
 	return false

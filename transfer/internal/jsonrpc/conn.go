@@ -193,9 +193,11 @@ func (cn *conn) readFailed(err error, started bool) bool {
 	pub, what := cn.s.pub, ""
 	switch {
 	case errors.Is(err, errTooLarge):
+		pub.Accepted(ingest.ListenerJSONRPC, 0) // a request, with no point
 		pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedTooLarge, err)
 		what = fmt.Sprintf("request exceeds %d bytes (max_request_bytes)", cn.s.cfg.MaxRequestBytes)
 	case errors.Is(err, errNotObject):
+		pub.Accepted(ingest.ListenerJSONRPC, 0)
 		pub.Refused(ingest.ListenerJSONRPC, ingest.RefusedMalformed, err)
 		what = "malformed request: " + err.Error()
 	case cn.c.TimedOut(err):

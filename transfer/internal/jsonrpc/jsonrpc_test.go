@@ -18,6 +18,7 @@ import (
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingesttest"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // The types of Open-Falcon's Transfer.Ping (common/model); those of
@@ -307,6 +308,9 @@ func TestBadRequests(t *testing.T) {
 		if v := f.Refused(listener, ingest.RefusedMalformed); v != float64(i+1) {
 			t.Errorf("%q: malformed counted %v times in all", bad, v)
 		}
+	}
+	if v := testutil.ToFloat64(f.Met.Requests.WithLabelValues(listener)); v != 15 {
+		t.Errorf("%v requests counted, want 15", v)
 	}
 }
 
