@@ -40,10 +40,8 @@ var (
 func (cn *conn) serve() {
 	defer cn.finish()
 	for !cn.broken.Load() {
-		c := cn.s.calls.Get().(*call)
-		ok, started, err := cn.next(c)
+		c, ok, started, err := cn.next()
 		if err != nil {
-			cn.s.putCall(c)
 			if cn.readFailed(err, started) {
 				cn.lingerClose()
 			}
@@ -84,8 +82,9 @@ func (cn *conn) finish() {
 	}
 }
 
-// next reads the next request into c (see Server.prepare, whose ok it
-// returns). started tells whether a request had begun when err came.
+// next reads the next request into a call from the pool (see
+// Server.prepare, whose ok it returns); an idle connection holds none.
+// started tells whether a request had begun when err came.
 //
 // A request is decoded where it lies in the read buffer: on the bytes
 // there when it starts, then, if they end before it does, once more
@@ -94,10 +93,16 @@ func (cn *conn) finish() {
 // request is framed (its end found across reads, see frame) and decoded
 // once it is whole. A request is so decoded twice at most, the first time
 // a part of it.
-func (cn *conn) next(c *call) (ok, started bool, err error) {
+func (cn *conn) next() (c *call, ok, started bool, err error) {
 	cn.frame = frame{}
 	framing, tries := false, 0
 	var start time.Time
+	defer func() {
+		if err != nil && c != nil {
+			cn.s.putCall(c)
+			c = nil
+		}
+	}()
 	for {
 		if !started {
 			cn.r += skipSpace(cn.buf[cn.r:cn.w])
@@ -108,8 +113,9 @@ func (cn *conn) next(c *call) (ok, started bool, err error) {
 				started, start = true, time.Now()
 				cn.c.Busy()
 				if cn.buf[cn.r] != '{' {
-					return false, true, errNotObject
+					return nil, false, true, errNotObject
 				}
+				c = cn.s.calls.Get().(*call)
 			}
 		}
 		if started {
@@ -119,29 +125,29 @@ func (cn *conn) next(c *call) (ok, started bool, err error) {
 				n, ok, whole := cn.s.prepare(c, b[:min(len(b), limit)], start)
 				if whole {
 					cn.r += n
-					return ok, true, nil
+					return c, ok, true, nil
 				}
 				framing = tries == 2
 			}
 			if framing {
 				if n, found := cn.frame.scan(b); found {
 					if n > limit {
-						return false, true, errTooLarge
+						return c, false, true, errTooLarge
 					}
 					_, ok, whole := cn.s.prepare(c, b[:n], start)
 					if !whole { // not met: a frame ends where its request does, or earlier when malformed
 						ok = cn.s.malformed(c, errors.New("request ends after its last bracket"))
 					}
 					cn.r += n
-					return ok, true, nil
+					return c, ok, true, nil
 				}
 			}
 			if len(b) > limit {
-				return false, true, errTooLarge
+				return c, false, true, errTooLarge
 			}
 		}
 		if cn.rerr != nil {
-			return false, started, cn.rerr
+			return c, false, started, cn.rerr
 		}
 		cn.read()
 		framing = framing || tries == 1 && cn.full
