@@ -9,8 +9,8 @@
 #     HEALTHCHECK turns healthy;
 #   - kestrel/redis with a password from a file: healthy, NOAUTH without
 #     it, PONG with it from another container, appendonly on;
-#   - kestrel/mariadb with a database, user and password file: healthy, and
-#     the user logs in from another container.
+#   - kestrel/mariadb with a database, user and password file: healthy, the
+#     user logs in from another container, a restart keeps data and user.
 #
 # Usage: deploy/images/check.sh [tag]   (default: latest)
 # About a minute; needs only docker. Cleans up its containers and network.
@@ -116,5 +116,11 @@ if docker run --rm --network "$run" --entrypoint mariadb "$prefix/mariadb:$tag" 
 	fail "$prefix/mariadb: a wrong password was accepted"
 fi
 [ "$(docker exec "$run-mariadb" id -un)" = mysql ] || fail "$prefix/mariadb does not run as mysql"
-ok "$prefix/mariadb:$tag: healthy, database kestrel and user opsmeta from the environment and a password file, wrong password refused, user mysql"
+docker exec "$run-mariadb" mariadb kestrel -e 'CREATE TABLE kept (x INT); INSERT INTO kept VALUES (42)'
+docker restart "$run-mariadb" >/dev/null
+healthy "$run-mariadb"
+got=$(docker run --rm --network "$run" --entrypoint mariadb "$prefix/mariadb:$tag" -h mariadb -u opsmeta "-ps3'cr\`et" kestrel -N -e 'SELECT x FROM kept')
+[ "$got" = 42 ] || fail "$prefix/mariadb: after a restart the data is gone or the user cannot log in (\"$got\")"
+[ "$(docker logs "$run-mariadb" 2>&1 | grep -c 'first start: initializing')" = 1 ] || fail "$prefix/mariadb initialized twice"
+ok "$prefix/mariadb:$tag: healthy, database kestrel and user opsmeta from the environment and a password file, wrong password refused, user mysql, data and user kept across a restart (initialized once)"
 echo "check: all images run"

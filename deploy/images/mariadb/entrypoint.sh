@@ -66,8 +66,9 @@ initialize() {
 case ${1:-} in
 -*) set -- mariadbd "$@" ;;
 esac
-if [ "${1:-}" = mariadbd ] && [ ! -d /var/lib/mysql/mysql ]; then
-	initialize
-fi
+case " $* " in
+*" --version "* | *" -V "* | *" --help "* | *" -? "*) ;; # asks, runs nothing
+*) if [ "${1:-}" = mariadbd ] && [ ! -d /var/lib/mysql/mysql ]; then initialize; fi ;;
+esac
 unset MARIADB_PASSWORD MARIADB_ROOT_PASSWORD
 exec "$@"
