@@ -29,13 +29,34 @@ type node struct {
 	log                 *syncbuf.Buffer
 }
 
-func freePort(t *testing.T) int {
+// ports returns n ports that were free a moment ago (a node's listeners
+// are written into its configuration file before it starts).
+func ports(t *testing.T, n int) []int {
 	t.Helper()
-	p, err := spawn.FreePort()
+	ps := make([]int, n)
+	for i := range ps {
+		var err error
+		if ps[i], err = spawn.FreePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ps
+}
+
+// connect connects to urls (closed when the test ends) and returns a
+// JetStream context on the connection.
+func connect(t *testing.T, urls string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(urls, nats.MaxReconnects(-1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 func (n *node) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.client) }
@@ -98,7 +119,8 @@ func TestClusterFromConfFiles(t *testing.T) {
 	nodes := make([]*node, 3)
 	var routes []string
 	for i := range nodes {
-		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), client: freePort(t), route: freePort(t), http: freePort(t)}
+		p := ports(t, 3)
+		nodes[i] = &node{name: fmt.Sprintf("n%d", i+1), client: p[0], route: p[1], http: p[2]}
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", nodes[i].route))
 	}
 	for _, n := range nodes {
@@ -133,15 +155,7 @@ cluster {
 		}
 	}
 
-	nc, err := nats.Connect(nodes[0].url()+","+nodes[1].url()+","+nodes[2].url(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connect(t, nodes[0].url()+","+nodes[1].url()+","+nodes[2].url())
 	ctx := t.Context()
 	var stream jetstream.Stream
 	wait.Until(t, "an R3 stream", time.Minute, func() (err error) {
@@ -225,7 +239,7 @@ func TestFlags(t *testing.T) {
 		{[]string{"-addr", "nonsense"}, 2, "", `"nonsense"`},
 		{[]string{"-nope"}, 2, "", "flag provided but not defined"},
 		{[]string{"extra"}, 2, "", "unexpected arguments"},
-		{[]string{"-healthcheck", fmt.Sprintf("http://127.0.0.1:%d/healthz", freePort(t))}, 1, "", "unhealthy"},
+		{[]string{"-healthcheck", fmt.Sprintf("http://127.0.0.1:%d/healthz", ports(t, 1)[0])}, 1, "", "unhealthy"},
 	} {
 		var stdout, stderr strings.Builder
 		code := runMain(t.Context(), c.args, &stdout, &stderr)
@@ -242,19 +256,11 @@ func TestFlags(t *testing.T) {
 
 // Without -c the flags configure one server, monitoring included.
 func TestFlagsServer(t *testing.T) {
-	n := &node{name: "single", client: freePort(t), http: freePort(t)}
+	p := ports(t, 2)
+	n := &node{name: "single", client: p[0], http: p[1]}
 	n.start(t, "-addr", fmt.Sprintf("127.0.0.1:%d", n.client), "-store", t.TempDir(), "-http", fmt.Sprintf("127.0.0.1:%d", n.http))
 	n.healthy(t, 30*time.Second)
-	nc, err := nats.Connect(n.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.AccountInfo(t.Context()); err != nil {
+	if _, err := connect(t, n.url()).AccountInfo(t.Context()); err != nil {
 		t.Errorf("jetstream: %v", err)
 	}
 }
@@ -264,7 +270,8 @@ func TestFlagsServer(t *testing.T) {
 func TestReloadOnHangup(t *testing.T) {
 	t.Setenv("KESTREL_TEST_NATS_PASSWORD", "s3cret")
 	dir := t.TempDir()
-	n := &node{name: "reload", client: freePort(t), http: freePort(t)}
+	p := ports(t, 2)
+	n := &node{name: "reload", client: p[0], http: p[1]}
 	base := fmt.Sprintf("listen: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\njetstream { store_dir: %q }\n", n.client, n.http, filepath.Join(dir, "js"))
 	conf := writeFile(t, filepath.Join(dir, "nats.conf"), base)
 	n.start(t, "-c", conf)

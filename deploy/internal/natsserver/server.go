@@ -164,39 +164,31 @@ func (s *Server) StopContext(ctx context.Context) error {
 // SetListen sets the client listener of opts from host:port (port 0 = a
 // random one).
 func SetListen(opts *server.Options, addr string) error {
-	host, port, err := hostPort("listen", addr)
-	if err != nil {
-		return err
-	}
-	opts.Host, opts.Port = host, port
-	return nil
+	return setHostPort("listen", addr, &opts.Host, &opts.Port)
 }
 
 // SetHTTP sets the monitoring listener of opts from host:port (port 0 = a
 // random one).
 func SetHTTP(opts *server.Options, addr string) error {
-	host, port, err := hostPort("monitoring", addr)
-	if err != nil {
-		return err
-	}
-	opts.HTTPHost, opts.HTTPPort = host, port
-	return nil
+	return setHostPort("monitoring", addr, &opts.HTTPHost, &opts.HTTPPort)
 }
 
-// hostPort splits addr; port 0 becomes -1, nats-server's random port.
-func hostPort(what, addr string) (string, int, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+// setHostPort splits addr into host and port; port 0 becomes -1,
+// nats-server's random port.
+func setHostPort(what, addr string, host *string, port *int) error {
+	h, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("nats %s address %q: %w", what, addr, err)
+		return fmt.Errorf("nats %s address %q: %w", what, addr, err)
 	}
-	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("nats %s address %q: bad port", what, addr)
+	p, err := strconv.Atoi(portStr)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("nats %s address %q: bad port", what, addr)
 	}
-	if port == 0 {
-		port = server.RANDOM_PORT
+	if p == 0 {
+		p = server.RANDOM_PORT
 	}
-	return host, port, nil
+	*host, *port = h, p
+	return nil
 }
 
 // logger implements server.Logger on top of slog, and hands the first
