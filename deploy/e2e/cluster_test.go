@@ -43,6 +43,9 @@ type clusterSpec struct {
 	transfers int
 	judges    int
 	rules     string
+	// transferYAML is appended to every transfer's config (e.g. an ingest
+	// block); %d in it is replaced by the transfer's index.
+	transferYAML string
 }
 
 func startCluster(t *testing.T, spec clusterSpec) *cluster {
@@ -76,7 +79,7 @@ judge:
   max_backoff: 1s
 log:
   level: debug
-`, c.natsURL))
+`, c.natsURL)+strings.ReplaceAll(spec.transferYAML, "%d", fmt.Sprint(i)))
 		c.transfers = append(c.transfers, p)
 	}
 	c.agent, c.agentAddr = c.service("kestrel-agent", "kestrel-agent", fmt.Sprintf(`hostname: e2e-agent

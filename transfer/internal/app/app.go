@@ -102,7 +102,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.closeNATS()
 		return nil, fmt.Errorf("cannot listen on http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	a.srv = &http.Server{Handler: httpapi.Handler(nc, a.mem, a.keeper, a.guard, a.reg), ReadHeaderTimeout: 5 * time.Second}
+	var handler http.Handler = httpapi.Handler(nc, a.mem, a.keeper, a.guard, a.reg)
+	if ingestEnabled(cfg.Ingest) {
+		a.pub = a.newPublisher()
+		if handler, err = a.startListeners(handler); err != nil {
+			_ = a.stopIngest(context.Background())
+			_ = a.ln.Close()
+			a.closeNATS()
+			return nil, err
+		}
+	}
+	a.srv = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
 	return a, nil
 }
 

@@ -5,11 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"os"
 
 	"github.com/kestrel-mon/kestrel/proto"
 	"github.com/kestrel-mon/kestrel/transfer/internal/config"
+	"github.com/kestrel-mon/kestrel/transfer/internal/falconhttp"
 	"github.com/kestrel-mon/kestrel/transfer/internal/ingest"
+	"github.com/kestrel-mon/kestrel/transfer/internal/jsonrpc"
+	"github.com/kestrel-mon/kestrel/transfer/internal/opentsdb"
+	"github.com/kestrel-mon/kestrel/transfer/internal/telnet"
 )
 
 // listener is a running client listener.
@@ -62,4 +67,39 @@ func (a *App) stopIngest(ctx context.Context) error {
 		errs = append(errs, a.pub.Stop(ctx))
 	}
 	return errors.Join(errs...)
+}
+
+// startListeners starts the enabled client listeners and returns the HTTP
+// handler with /api/push mounted when enabled.
+func (a *App) startListeners(h http.Handler) (http.Handler, error) {
+	in := a.cfg.Ingest
+	if in.JSONRPC.Enabled {
+		rpc := jsonrpc.New(jsonrpc.Config{MaxConns: in.MaxConnections, ReadTimeout: in.ReadTimeout,
+			IdleTimeout: in.IdleTimeout, MaxRequestBytes: in.MaxRequestBytes}, a.pub, a.log)
+		if err := rpc.Listen(in.JSONRPC.Listen); err != nil {
+			return nil, err
+		}
+		a.listeners = append(a.listeners, rpc)
+	}
+	if in.Telnet.Enabled {
+		s, err := telnet.Start(in, a.pub, a.log)
+		if err != nil {
+			return nil, err
+		}
+		a.listeners = append(a.listeners, s)
+	}
+	if in.OpenTSDB.Enabled {
+		s, err := opentsdb.Start(in, a.pub, a.log)
+		if err != nil {
+			return nil, err
+		}
+		a.listeners = append(a.listeners, s)
+	}
+	if !in.HTTPPush.Enabled {
+		return h, nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/push", falconhttp.NewHandler(in.MaxRequestBytes, a.pub))
+	mux.Handle("/", h)
+	return mux, nil
 }
