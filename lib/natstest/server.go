@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kestrel-mon/kestrel/lib/natsconn"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,14 +84,6 @@ func (s *Server) Shutdown() {
 // URL returns the client URL.
 func (s *Server) URL() string {
 	return "nats://" + net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port))
-}
-
-// Config returns the nats block of a client of this server.
-func (s *Server) Config() natsconn.Config {
-	c := natsconn.Default()
-	c.URLs = []string{s.URL()}
-	c.ConnectTimeout = 2 * time.Second
-	return c
 }
 
 // Conn opens a plain client connection closed on cleanup.

@@ -47,7 +47,7 @@ func setup(t *testing.T, srv *natstest.Server, mod func(*Config)) *fixture {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var kick atomic.Pointer[Publisher]
-	nc, err := natsconn.Connect(t.Context(), srv.Config(), natsconn.Options{Log: log, ReconnectWait: 50 * time.Millisecond,
+	nc, err := natsconn.Connect(t.Context(), natsConfig(srv.URL()), natsconn.Options{Log: log, ReconnectWait: 50 * time.Millisecond,
 		OnConnect: func(*nats.Conn) {
 			if p := kick.Load(); p != nil {
 				p.Kick()
@@ -402,4 +402,12 @@ func TestStreamFullIsRetried(t *testing.T) {
 	}
 	wait.For(t, "queue drained", 20*time.Second, f.empty)
 	assertMetrics(t, srv, "second")
+}
+
+// natsConfig is the nats block of a client of the test server at url.
+func natsConfig(url string) natsconn.Config {
+	c := natsconn.Default()
+	c.URLs = []string{url}
+	c.ConnectTimeout = 2 * time.Second
+	return c
 }

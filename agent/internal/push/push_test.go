@@ -47,7 +47,7 @@ func setup(t *testing.T, withStream bool, maxBatches int) *fixture {
 		srv.CreateStream(subjects.Stream(), subjects.IngestAll())
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := natsconn.Connect(t.Context(), srv.Config(), natsconn.Options{Log: log, Extra: publish.NATSOptions()})
+	nc, err := natsconn.Connect(t.Context(), natsConfig(srv.URL()), natsconn.Options{Log: log, Extra: publish.NATSOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,4 +462,12 @@ func requestsCounted(m *Metrics) float64 {
 		sum += testutil.ToFloat64(m.Requests.WithLabelValues("400", r.String()))
 	}
 	return sum
+}
+
+// natsConfig is the nats block of a client of the test server at url.
+func natsConfig(url string) natsconn.Config {
+	c := natsconn.Default()
+	c.URLs = []string{url}
+	c.ConnectTimeout = 2 * time.Second
+	return c
 }
